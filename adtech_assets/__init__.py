@@ -1,0 +1,1 @@
+"""adtech-assets: PostgreSQL -> ClickHouse ad-tech KPIs as Dagster software-defined assets."""

@@ -1,0 +1,1 @@
+"""Assets by layer: Postgres sources -> dims and daily facts -> daily rollup -> KPI views."""

@@ -1,0 +1,42 @@
+"""The code location: sources -> dims, facts -> rollup -> KPI views, with their checks.
+
+Resources come from the environment through ``EnvVar`` (``ADTECH_PG_URL``,
+``ADTECH_CLICKHOUSE_URL``); unset, they mean the embedded Postgres and the embedded
+ClickHouse (chDB) under ``ADTECH_DATA_DIR`` (default ``.data/``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import Definitions, EnvVar
+
+from adtech_assets.assets.dims import dim_assets
+from adtech_assets.assets.facts import fact_assets
+from adtech_assets.assets.kpis import kpi_assets
+from adtech_assets.assets.rollups import agg_campaign_daily
+from adtech_assets.assets.sources import source_assets
+from adtech_assets.checks import asset_checks
+from adtech_assets.jobs import jobs
+from adtech_assets.resources import ClickHouseResource, PostgresResource
+from adtech_assets.settings import CLICKHOUSE_URL, PG_URL
+
+
+def _from_env(name: str) -> EnvVar | None:
+    """``EnvVar(name)`` when it is set (the value stays out of config and logs), else None."""
+    return EnvVar(name) if os.environ.get(name) else None
+
+
+def build_resources() -> dict:
+    return {
+        "postgres": PostgresResource(url=_from_env(PG_URL)),
+        "clickhouse": ClickHouseResource(url=_from_env(CLICKHOUSE_URL)),
+    }
+
+
+defs = Definitions(
+    assets=[*source_assets, *dim_assets, *fact_assets, agg_campaign_daily, *kpi_assets],
+    asset_checks=asset_checks,
+    jobs=jobs,
+    resources=build_resources(),
+)

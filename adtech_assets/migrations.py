@@ -1,0 +1,61 @@
+"""``adtech migrate``: apply ``seeds/migrations/V<n>__<name>.sql`` in order, each once.
+
+Applied versions are recorded in ``schema_migrations``; each migration runs in its own
+transaction together with its bookkeeping row, under an advisory lock so that two processes
+migrating at once do not race. Re-running is a no-op.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from adtech_assets.errors import AdtechError
+from adtech_assets.resources.postgres import PostgresResource
+from adtech_assets.sql_files import SEEDS_DIR, seed_sql
+
+MIGRATIONS_DIR = SEEDS_DIR / "migrations"
+_NAME = re.compile(r"^V(\d+)__(\w+)\.sql$")
+_LOCK_KEY = 7_246_001  # pg_advisory_xact_lock key for migrations
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+
+def available_migrations() -> list[Migration]:
+    found = []
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        match = _NAME.match(path.name)
+        if not match:
+            raise AdtechError(f"{path} is not named V<version>__<name>.sql: rename it")
+        found.append(Migration(int(match[1]), match[2], path))
+    return sorted(found, key=lambda m: m.version)
+
+
+def migrate(postgres: PostgresResource) -> list[Migration]:
+    """Apply pending migrations; return those applied by this call."""
+    applied: list[Migration] = []
+    with postgres.connect() as conn:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            conn.execute(seed_sql("schema_migrations"))
+        for migration in available_migrations():
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+                done = conn.execute(
+                    "SELECT 1 FROM schema_migrations WHERE version = %s", (migration.version,)
+                ).fetchone()
+                if done:
+                    continue
+                conn.execute(migration.path.read_text())
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                    (migration.version, migration.name),
+                )
+                applied.append(migration)
+    return applied

@@ -1,0 +1,239 @@
+"""The ClickHouse resource: one small surface over clickhouse-connect for both backends.
+
+``ADTECH_CLICKHOUSE_URL`` picks the backend: ``http[s]://...`` is a ClickHouse server,
+``chdb:///path`` (and the default) the embedded engine, chDB, driven in process by the same
+clickhouse-connect client, so every statement below runs unchanged on both.
+
+chDB lets one process at a time open a data directory, while Dagster runs steps in separate
+processes. A session on the embedded engine therefore holds an exclusive file lock on the data
+directory; other processes wait for it (up to ``lock_timeout_seconds``) instead of failing, and
+nested sessions in one process share the open client.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any, Optional
+
+import clickhouse_connect
+import polars as pl
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from adtech_assets.errors import AdtechError
+from adtech_assets.settings import CLICKHOUSE_URL, ClickHouseTarget, parse_clickhouse_url
+from adtech_assets.sql_files import CLICKHOUSE_DIR, clickhouse_sql, split_statements
+
+DATABASE = "analytics"
+_AUTH_FAILED = 516
+
+
+class ClickHouseSession:
+    """An open connection. Statements are named files in ``clickhouse_ddl/`` whose values and
+    identifiers are server-side parameters (``{day:Date}``, ``{table:Identifier}``)."""
+
+    def __init__(self, client: Client, target: ClickHouseTarget):
+        self.client = client
+        self.target = target
+
+    def command(self, name: str, **params: Any) -> None:
+        self.client.command(clickhouse_sql(name), parameters=params or None)
+
+    def query_arrow(self, name: str, **params: Any) -> pa.Table:
+        return self.client.query_arrow(clickhouse_sql(name), parameters=params or None)
+
+    def query_df(self, name: str, **params: Any) -> pl.DataFrame:
+        return pl.from_arrow(self.query_arrow(name, **params))
+
+    def scalar(self, name: str, **params: Any) -> Any:
+        rows = self.client.query(clickhouse_sql(name), parameters=params or None).result_rows
+        return rows[0][0] if rows else None
+
+    def insert_arrow(self, table: str, data: pa.Table | pa.RecordBatch) -> int:
+        """Insert Arrow columns as they are (column names are the target's column names)."""
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        if data.num_rows:
+            self.client.insert_arrow(table, data, database=DATABASE)
+        return data.num_rows
+
+    def apply_ddl(self) -> None:
+        """Create the database, tables (``clickhouse_ddl/schema``) and KPI views
+        (``clickhouse_ddl/views``), in file order. Every statement is idempotent."""
+        for path in [*sorted((CLICKHOUSE_DIR / "schema").glob("*.sql")), *sorted((CLICKHOUSE_DIR / "views").glob("*.sql"))]:
+            for statement in split_statements(path.read_text()):
+                self.client.command(statement)
+
+    @contextmanager
+    def staging_table(self, like: str) -> Iterator[str]:
+        """A private empty copy of ``like`` to load into before swapping partitions; dropped after."""
+        staging = f"_staging_{like}_{uuid.uuid4().hex[:12]}"
+        self.command("ops/create_staging", staging=staging, target=like)
+        try:
+            yield staging
+        finally:
+            self.command("ops/drop_table", table=staging)
+
+    def replace_partition(self, table: str, day: date, staging: str, staged_rows: int) -> None:
+        """Atomically make ``table``'s partition ``day`` equal to ``staging``'s: readers see the
+        old day or the new one, never a mix. An empty day drops the partition."""
+        if staged_rows:
+            self.command("ops/replace_partition", table=table, day=day, staging=staging)
+        else:
+            self.command("ops/drop_partition", table=table, day=day)
+
+
+class _EmbeddedLock:
+    """Process-wide state for the embedded engine: the file lock and the one open client."""
+
+    def __init__(self) -> None:
+        self.mutex = threading.RLock()
+        self.depth = 0
+        self.fd: Optional[int] = None
+        self.client: Optional[Client] = None
+        self.path: Optional[Path] = None
+
+
+_embedded = _EmbeddedLock()
+
+
+def _lock_file(path: Path) -> Path:
+    return path.parent / f".{path.name}.lock"
+
+
+def _check_writable(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise AdtechError(
+            f"the embedded ClickHouse data directory {path} is not writable ({exc.strerror}): "
+            f"make it writable or point {CLICKHOUSE_URL} at another chdb:///path"
+        ) from None
+
+
+def _acquire_file_lock(path: Path, timeout: float) -> int:
+    lock_path = _lock_file(path)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise AdtechError(
+                    f"the embedded ClickHouse at {path} stayed busy for {timeout:.0f} s "
+                    f"(held by pid {holder}): wait for that run to finish, or use a ClickHouse "
+                    f"server ({CLICKHOUSE_URL}=http://...) for concurrent work"
+                ) from None
+            time.sleep(0.05)
+
+
+class ClickHouseResource(ConfigurableResource):
+    """The analytical store. ``url`` comes from ``ADTECH_CLICKHOUSE_URL`` through ``EnvVar``."""
+
+    url: Optional[str] = Field(
+        default=None,
+        description="http[s]://user:password@host:port or chdb:///absolute/path; unset: embedded",
+    )
+    lock_timeout_seconds: float = Field(
+        default=3600, description="How long to wait for another process using the embedded engine"
+    )
+    send_receive_timeout_seconds: int = 600
+
+    @property
+    def target(self) -> ClickHouseTarget:
+        return parse_clickhouse_url(self.url)
+
+    @contextmanager
+    def session(self) -> Iterator[ClickHouseSession]:
+        target = self.target
+        if target.embedded_path is not None:
+            with self._embedded_client(target.embedded_path) as client:
+                yield ClickHouseSession(client, target)
+        else:
+            client = self._server_client(target)
+            try:
+                yield ClickHouseSession(client, target)
+            finally:
+                client.close()
+
+    def _server_client(self, target: ClickHouseTarget) -> Client:
+        try:
+            return clickhouse_connect.get_client(
+                host=target.host,
+                port=target.port,
+                username=target.username,
+                password=target.password,
+                secure=target.secure,
+                connect_timeout=10,
+                send_receive_timeout=self.send_receive_timeout_seconds,
+                autogenerate_session_id=False,
+            )
+        except DatabaseError as exc:
+            if getattr(exc, "code", None) == _AUTH_FAILED or "Authentication failed" in str(exc):
+                raise AdtechError(
+                    f"{target.describe()} rejected the credentials for user {target.username!r}: "
+                    f"fix the user and password in {CLICKHOUSE_URL}"
+                ) from None
+            raise AdtechError(f"{target.describe()} refused the connection: {_first_line(exc)}") from None
+        except (OperationalError, ClickHouseError) as exc:
+            raise AdtechError(
+                f"cannot reach {target.describe()}: {_first_line(exc)}. "
+                f"Check that it is running and {CLICKHOUSE_URL} is right"
+            ) from None
+
+    @contextmanager
+    def _embedded_client(self, path: Path) -> Iterator[Client]:
+        with _embedded.mutex:
+            if _embedded.depth == 0:
+                _check_writable(path)
+                fd = _acquire_file_lock(path, self.lock_timeout_seconds)
+                try:
+                    client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+                except Exception as exc:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+                    raise AdtechError(
+                        f"cannot open the embedded ClickHouse at {path}: {_first_line(exc)}. "
+                        "Check that no program outside adtech holds it open"
+                    ) from None
+                _embedded.fd, _embedded.client, _embedded.path = fd, client, path
+            elif _embedded.path != path:
+                raise AdtechError(
+                    f"this process already has the embedded ClickHouse at {_embedded.path} open; "
+                    f"chDB cannot open a second directory ({path}) in the same process"
+                )
+            _embedded.depth += 1
+            try:
+                yield _embedded.client
+            finally:
+                _embedded.depth -= 1
+                if _embedded.depth == 0:
+                    _embedded.client.close()
+                    fcntl.flock(_embedded.fd, fcntl.LOCK_UN)
+                    os.close(_embedded.fd)
+                    _embedded.fd = _embedded.client = _embedded.path = None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

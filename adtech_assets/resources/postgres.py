@@ -1,0 +1,141 @@
+"""The source PostgreSQL: one resource for small queries (psycopg) and bulk reads (ADBC -> Arrow).
+
+Bulk reads stream Arrow record batches from the ADBC driver, which reads Postgres's binary COPY
+protocol straight into columns; nothing is materialized as Python tuples. Every session runs in
+UTC because the source ``timestamp`` columns hold UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime
+from contextlib import contextmanager
+from functools import cache
+from typing import Any, Optional
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+import pyarrow as pa
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from adtech_assets.errors import AdtechError
+from adtech_assets.resources.embedded_postgres import embedded_postgres_url
+from adtech_assets.settings import PG_URL, data_dir, redact_url, validate_identifier
+from adtech_assets.sql_files import postgres_sql
+
+UTC_OPTIONS = "-c TimeZone=UTC"
+# Arrow batches of about 16 MiB: bounded memory whatever the size of the range read.
+BATCH_SIZE_HINT_BYTES = str(16 * 1024 * 1024)
+
+
+def with_utc_session(url: str) -> str:
+    """Add ``options=-c TimeZone=UTC`` to a libpq URL (keeping any options already there)."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query["options"] = f"{query['options']} {UTC_OPTIONS}" if "options" in query else UTC_OPTIONS
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
+
+@cache
+def _resolve(url: Optional[str], embedded_dir: str) -> str:
+    if url:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise AdtechError(
+                f"{PG_URL} must be a postgresql://user:password@host:port/database URL, "
+                f"got {redact_url(url)!r}"
+            )
+        return url
+    from pathlib import Path
+
+    return embedded_postgres_url(Path(embedded_dir))
+
+
+def connection_error(url: str, exc: Exception) -> AdtechError:
+    """One line naming the server (password redacted) and the driver's first line of reason."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return AdtechError(
+        f"cannot connect to Postgres at {redact_url(url)}: {reason}. "
+        f"Check that the server is running and {PG_URL} is right"
+    )
+
+
+class PostgresResource(ConfigurableResource):
+    """The operational database we copy from. Read-only use: SELECT on the four source tables
+    suffices for the pipeline (migrations and the generator need more)."""
+
+    url: Optional[str] = Field(
+        default=None, description="postgresql:// URL; unset means the embedded server"
+    )
+    embedded_data_dir: Optional[str] = Field(
+        default=None, description="Data folder of the embedded server (default: ADTECH_DATA_DIR)"
+    )
+    connect_timeout_seconds: int = 10
+
+    def resolved_url(self) -> str:
+        return _resolve(self.url or None, self.embedded_data_dir or str(data_dir()))
+
+    @contextmanager
+    def connect(self, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+        url = self.resolved_url()
+        try:
+            conn = psycopg.connect(
+                url,
+                autocommit=autocommit,
+                options=UTC_OPTIONS,
+                connect_timeout=self.connect_timeout_seconds,
+            )
+        except psycopg.OperationalError as exc:
+            raise connection_error(url, exc) from None
+        with conn:
+            yield conn
+
+    def fetch(self, query_name: str, params: dict[str, Any] | Sequence[Any] = ()) -> list[tuple]:
+        """A small result (counts, ids of a few rows) from ``adtech_assets/sql/<name>.sql``."""
+        with self.connect() as conn:
+            return conn.execute(postgres_sql(query_name), params).fetchall()
+
+    @contextmanager
+    def arrow_reader(self, query_name: str, params: Mapping[str, Any] | None = None) -> Iterator[pa.RecordBatchReader]:
+        """A query's result as a stream of bounded Arrow batches, read over binary COPY by ADBC.
+
+        COPY takes no bind parameters, so values travel as session settings instead: each
+        ``params`` item is bound (never formatted) into ``set_config('adtech.<name>', ...)`` and
+        the query reads it as ``current_setting('adtech.<name>')``, which the planner still
+        uses for index range scans. ``None`` is sent as ''.
+        """
+        import adbc_driver_postgresql.dbapi as adbc
+
+        url = self.resolved_url()
+        try:
+            conn = adbc.connect(with_utc_session(url), autocommit=True)
+        except Exception as exc:  # adbc raises OperationalError/ProgrammingError subclasses
+            raise connection_error(url, exc) from None
+        try:
+            with conn.cursor() as cur:
+                for name, value in (params or {}).items():
+                    cur.execute(
+                        "SELECT set_config($1, $2, false)",
+                        parameters=[f"adtech.{validate_identifier(name, 'parameter')}", _setting(value)],
+                    )
+                    cur.fetchall()
+                cur.adbc_statement.set_options(
+                    **{"adbc.postgresql.batch_size_hint_bytes": BATCH_SIZE_HINT_BYTES}
+                )
+                cur.execute(postgres_sql(query_name))
+                yield cur.fetch_record_batch()
+        finally:
+            conn.close()
+
+    def read_arrow(self, query_name: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """A whole (small) result as one Arrow table, e.g. a dimension's changed rows."""
+        with self.arrow_reader(query_name, params) as reader:
+            return reader.read_all()
+
+
+def _setting(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    return str(value)

@@ -1,0 +1,95 @@
+"""The sample-data generator behind ``adtech seed``: set-based SQL (``generate_series``) from
+``seeds/generate/``, never row by row, so 10M impressions take well under two minutes.
+
+Every verb takes a random seed (``setseed``) so the same options give the same data, and a
+window ``[start, end)`` over which rows are spread (default: the last ``days`` days up to now).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from adtech_assets.resources.postgres import PostgresResource
+from adtech_assets.sql_files import seed_sql
+
+
+@dataclass(frozen=True)
+class SeedWindow:
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def last_days(cls, days: int, end: datetime | None = None) -> "SeedWindow":
+        end = end or datetime.now(timezone.utc).replace(tzinfo=None)
+        return cls(start=end - timedelta(days=days), end=end)
+
+
+def _run(postgres: PostgresResource, name: str, seed: float | None, **params) -> int:
+    with postgres.connect() as conn, conn.transaction():
+        if seed is not None:
+            conn.execute("SELECT setseed(%s)", (seed,))
+        cur = conn.execute(seed_sql(f"generate/{name}"), params)
+        return cur.rowcount
+
+
+def seed_advertisers(pg: PostgresResource, count: int, window: SeedWindow, seed: float | None = None) -> int:
+    return _run(pg, "advertisers", seed, count=count, window_start=window.start, window_end=window.end)
+
+
+def seed_campaigns(pg: PostgresResource, count: int, window: SeedWindow, seed: float | None = None) -> int:
+    return _run(pg, "campaigns", seed, count=count, window_start=window.start, window_end=window.end)
+
+
+def seed_impressions(pg: PostgresResource, count: int, window: SeedWindow, seed: float | None = None) -> int:
+    return _run(pg, "impressions", seed, count=count, window_start=window.start, window_end=window.end)
+
+
+def seed_clicks(
+    pg: PostgresResource, ctr: float, window: SeedWindow, after_id: int = 0, seed: float | None = None
+) -> int:
+    """Clicks for impressions with ``id > after_id`` (the ones a batch just added)."""
+    return _run(pg, "clicks", seed, ctr=ctr, after_id=after_id, window_end=window.end)
+
+
+def max_impression_id(pg: PostgresResource) -> int:
+    with pg.connect() as conn:
+        return conn.execute("SELECT coalesce(max(id), 0) FROM impressions").fetchone()[0]
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    advertisers: int
+    campaigns: int
+    impressions: int
+    clicks: int
+
+
+def seed_batch(
+    pg: PostgresResource,
+    *,
+    advertisers: int,
+    campaigns: int,
+    impressions: int,
+    ctr: float,
+    window: SeedWindow,
+    seed: float | None = None,
+) -> BatchCounts:
+    """A coherent batch: advertisers, their campaigns, impressions and the clicks on them."""
+    first_new = max_impression_id(pg)
+    return BatchCounts(
+        advertisers=seed_advertisers(pg, advertisers, window, seed),
+        campaigns=seed_campaigns(pg, campaigns, window, seed),
+        impressions=seed_impressions(pg, impressions, window, seed),
+        clicks=seed_clicks(pg, ctr, window, after_id=first_new, seed=seed),
+    )
+
+
+def stats(pg: PostgresResource) -> list[tuple]:
+    with pg.connect() as conn:
+        return conn.execute(seed_sql("generate/stats")).fetchall()
+
+
+def reset(pg: PostgresResource) -> None:
+    with pg.connect() as conn:
+        conn.execute(seed_sql("generate/reset"))

@@ -1,0 +1,110 @@
+"""Configuration from the environment, validated once, with defaults for the embedded engines.
+
+Every setting is an environment variable (see the README's configuration table); resources
+receive them through ``dagster.EnvVar`` so secrets never appear in code, config or logs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from adtech_assets.errors import AdtechError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+PG_URL = "ADTECH_PG_URL"
+CLICKHOUSE_URL = "ADTECH_CLICKHOUSE_URL"
+DATA_DIR = "ADTECH_DATA_DIR"
+PARTITIONS_START = "ADTECH_PARTITIONS_START"
+DEFAULT_PARTITIONS_START = "2025-01-01"
+
+
+def data_dir() -> Path:
+    """Where the embedded engines keep their data: ``$ADTECH_DATA_DIR`` or ``<repo>/.data``."""
+    return Path(os.environ.get(DATA_DIR) or PROJECT_ROOT / ".data").resolve()
+
+
+def partitions_start() -> date:
+    raw = os.environ.get(PARTITIONS_START) or DEFAULT_PARTITIONS_START
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise AdtechError(
+            f"{PARTITIONS_START}={raw!r} is not a date: set it to the first day to load, as YYYY-MM-DD"
+        ) from None
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced, for messages and metadata."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def validate_identifier(value: str, what: str) -> str:
+    """Identifiers from configuration go into SQL unquoted, so they must be plain names."""
+    if not _IDENTIFIER.match(value):
+        raise AdtechError(f"{what}={value!r} is not a plain identifier (letters, digits, underscore)")
+    return value
+
+
+@dataclass(frozen=True)
+class ClickHouseTarget:
+    """A parsed ``ADTECH_CLICKHOUSE_URL``: either a server over HTTP(S) or an embedded path."""
+
+    embedded_path: Path | None = None
+    host: str = ""
+    port: int = 8123
+    username: str = "default"
+    password: str = ""
+    secure: bool = False
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.embedded_path is not None
+
+    def describe(self) -> str:
+        if self.embedded_path is not None:
+            return f"embedded ClickHouse (chDB) at {self.embedded_path}"
+        scheme = "https" if self.secure else "http"
+        return f"ClickHouse server {scheme}://{self.username}@{self.host}:{self.port}"
+
+
+def parse_clickhouse_url(url: str | None) -> ClickHouseTarget:
+    """``http[s]://user:password@host:port`` or ``chdb:///absolute/path``; empty means embedded."""
+    if not url:
+        return ClickHouseTarget(embedded_path=data_dir() / "clickhouse")
+    hint = f"set {CLICKHOUSE_URL} to http[s]://user:password@host:port or chdb:///absolute/path"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise AdtechError(f"{CLICKHOUSE_URL} is malformed ({exc}): {hint}") from None
+    if parts.scheme == "chdb":
+        if parts.netloc or not parts.path.startswith("/"):
+            raise AdtechError(f"{CLICKHOUSE_URL}={redact_url(url)!r} needs an absolute path: {hint}")
+        return ClickHouseTarget(embedded_path=Path(parts.path))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise AdtechError(f"{CLICKHOUSE_URL}={redact_url(url)!r} is not a ClickHouse URL: {hint}")
+    secure = parts.scheme == "https"
+    return ClickHouseTarget(
+        host=parts.hostname,
+        port=port or (8443 if secure else 8123),
+        username=unquote(parts.username or "default"),
+        password=unquote(parts.password or ""),
+        secure=secure,
+    )

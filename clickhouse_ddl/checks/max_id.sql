@@ -1,0 +1,1 @@
+SELECT max({id_column:Identifier}) FROM analytics.{table:Identifier}

@@ -1,0 +1,1 @@
+CREATE TABLE analytics.{staging:Identifier} AS analytics.{target:Identifier}

@@ -1,0 +1,2 @@
+SELECT {id_column:Identifier} AS id
+FROM analytics.{table:Identifier} FINAL

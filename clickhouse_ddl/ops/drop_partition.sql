@@ -1,0 +1,1 @@
+ALTER TABLE analytics.{table:Identifier} DROP PARTITION {day:Date}

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS analytics.{table:Identifier} SYNC

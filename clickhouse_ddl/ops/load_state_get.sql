@@ -1,0 +1,1 @@
+SELECT snapshot FROM analytics.load_state FINAL WHERE source = {source:String}

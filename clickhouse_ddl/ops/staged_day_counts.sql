@@ -1,0 +1,3 @@
+SELECT event_date, count() AS rows
+FROM analytics.{staging:Identifier}
+GROUP BY event_date

@@ -1,0 +1,19 @@
+-- Every (UTC day, campaign) with events.
+CREATE OR REPLACE VIEW analytics.mv_campaign_daily_performance AS
+SELECT
+    e.event_date AS event_date,
+    e.campaign_id AS campaign_id,
+    c.name AS campaign_name,
+    e.imps AS impressions,
+    e.clks AS clicks,
+    if(e.imps = 0, 0., e.clks / e.imps) AS daily_ctr
+FROM
+(
+    SELECT event_date, assumeNotNull(campaign_id) AS campaign_id, sum(impressions) AS imps, sum(clicks) AS clks
+    FROM analytics.agg_campaign_daily
+    WHERE campaign_id IS NOT NULL
+    GROUP BY event_date, campaign_id
+) AS e
+LEFT JOIN (SELECT campaign_id, name FROM analytics.dim_campaign FINAL) AS c
+    ON e.campaign_id = c.campaign_id
+SETTINGS join_use_nulls = 1;

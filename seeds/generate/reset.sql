@@ -1,0 +1,1 @@
+TRUNCATE clicks, impressions, campaign, advertiser RESTART IDENTITY CASCADE
