@@ -32,7 +32,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from adtech_assets.errors import AdtechError
-from adtech_assets.settings import CLICKHOUSE_URL, ClickHouseTarget, parse_clickhouse_url
+from adtech_assets.settings import CLICKHOUSE_URL, ClickHouseTarget, parse_clickhouse_url, validate_identifier
 from adtech_assets.sql_files import CLICKHOUSE_DIR, clickhouse_sql, split_statements
 
 DATABASE = "analytics"
@@ -48,16 +48,19 @@ class ClickHouseSession:
         self.target = target
 
     def command(self, name: str, **params: Any) -> None:
-        self.client.command(clickhouse_sql(name), parameters=params or None)
+        statement, values = render(name, params)
+        self.client.command(statement, parameters=values)
 
     def query_arrow(self, name: str, **params: Any) -> pa.Table:
-        return self.client.query_arrow(clickhouse_sql(name), parameters=params or None)
+        statement, values = render(name, params)
+        return self.client.query_arrow(statement, parameters=values)
 
     def query_df(self, name: str, **params: Any) -> pl.DataFrame:
         return pl.from_arrow(self.query_arrow(name, **params))
 
     def scalar(self, name: str, **params: Any) -> Any:
-        rows = self.client.query(clickhouse_sql(name), parameters=params or None).result_rows
+        statement, values = render(name, params)
+        rows = self.client.query(statement, parameters=values).result_rows
         return rows[0][0] if rows else None
 
     def insert_arrow(self, table: str, data: pa.Table | pa.RecordBatch) -> int:
@@ -232,6 +235,25 @@ class ClickHouseResource(ConfigurableResource):
                     fcntl.flock(_embedded.fd, fcntl.LOCK_UN)
                     os.close(_embedded.fd)
                     _embedded.fd = _embedded.client = _embedded.path = None
+
+
+def render(name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """The statement ``clickhouse_ddl/<name>.sql`` and its server-side parameter values.
+
+    Values always travel as server-side parameters. ``{x:Identifier}`` placeholders are bound
+    here instead, validated as plain names and backquoted, because ClickHouse's parser rejects
+    parameters in some identifier positions (``CREATE TABLE ... AS t``, ``REPLACE PARTITION ...
+    FROM t``); they are always our own table names, never user input.
+    """
+    statement = clickhouse_sql(name)
+    values = {}
+    for key, value in params.items():
+        placeholder = f"{{{key}:Identifier}}"
+        if placeholder in statement:
+            statement = statement.replace(placeholder, f"`{validate_identifier(value, key)}`")
+        else:
+            values[key] = value
+    return statement, values or None
 
 
 def _first_line(exc: Exception) -> str:

@@ -1,0 +1,77 @@
+"""Real engines for every test: a Postgres database per test session (from
+``ADTECH_TEST_PG_URL``, or an embedded server when unset), cloned per test from a migrated
+template, and a fresh embedded ClickHouse (chDB) directory per test. Nothing is mocked."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from adtech_assets.migrations import migrate
+from adtech_assets.resources import ClickHouseResource, PostgresResource
+from adtech_assets.resources.embedded_postgres import embedded_postgres_url
+
+TEST_PG_URL = "ADTECH_TEST_PG_URL"
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory) -> str:
+    """An admin URL of the Postgres server the tests use."""
+    url = os.environ.get(TEST_PG_URL)
+    if url:
+        return url
+    return embedded_postgres_url(tmp_path_factory.mktemp("embedded-pg"))
+
+
+@pytest.fixture(scope="session")
+def template_database(pg_server_url) -> Iterator[str]:
+    """A migrated database that each test clones (CREATE DATABASE ... TEMPLATE is fast)."""
+    name = f"adtech_tmpl_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    migrate(PostgresResource(url=with_database(pg_server_url, name)))
+    yield name
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_server_url, template_database) -> Iterator[str]:
+    """A fresh, migrated, empty source database for one test; dropped after it."""
+    name = f"adtech_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    yield with_database(pg_server_url, name)
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres(pg_url) -> PostgresResource:
+    return PostgresResource(url=pg_url)
+
+
+@pytest.fixture
+def clickhouse_path(tmp_path) -> Path:
+    return tmp_path / "clickhouse"
+
+
+@pytest.fixture
+def clickhouse(clickhouse_path) -> ClickHouseResource:
+    return ClickHouseResource(url=f"chdb://{clickhouse_path}", lock_timeout_seconds=120)
+
+
+@pytest.fixture
+def resources(postgres, clickhouse) -> dict:
+    return {"postgres": postgres, "clickhouse": clickhouse}
