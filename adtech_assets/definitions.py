@@ -34,9 +34,12 @@ def build_resources() -> dict:
     }
 
 
+ALL_ASSETS = [*source_assets, *dim_assets, *fact_assets, agg_campaign_daily, *kpi_assets]
+ALL_CHECKS = asset_checks
+
 defs = Definitions(
-    assets=[*source_assets, *dim_assets, *fact_assets, agg_campaign_daily, *kpi_assets],
-    asset_checks=asset_checks,
+    assets=ALL_ASSETS,
+    asset_checks=ALL_CHECKS,
     jobs=jobs,
     resources=build_resources(),
 )
