@@ -31,6 +31,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError,
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from adtech_assets.cluster_ddl import deployment_cluster, on_cluster
 from adtech_assets.errors import AdtechError
 from adtech_assets.settings import CLICKHOUSE_URL, ClickHouseTarget, parse_clickhouse_url, validate_identifier
 from adtech_assets.sql_files import CLICKHOUSE_DIR, clickhouse_sql, split_statements
@@ -73,10 +74,13 @@ class ClickHouseSession:
 
     def apply_ddl(self) -> None:
         """Create the database, tables (``clickhouse_ddl/schema``) and KPI views
-        (``clickhouse_ddl/views``), in file order. Every statement is idempotent."""
+        (``clickhouse_ddl/views``), in file order. Every statement is idempotent. With
+        ``ADTECH_CLICKHOUSE_CLUSTER`` set, each runs in its ON CLUSTER form (``cluster_ddl``)."""
+        cluster = deployment_cluster(self.target)
         for path in [*sorted((CLICKHOUSE_DIR / "schema").glob("*.sql")), *sorted((CLICKHOUSE_DIR / "views").glob("*.sql"))]:
             for statement in split_statements(path.read_text()):
-                self.client.command(statement)
+                for ddl in on_cluster(statement, cluster):
+                    self.client.command(ddl)
 
     @contextmanager
     def staging_table(self, like: str) -> Iterator[str]:
