@@ -25,9 +25,10 @@ def say(message: str) -> None:
 
 
 def _resources() -> dict:
+    """The same resources as the code location, with their EnvVars resolved for use here."""
     from adtech_assets.definitions import build_resources
 
-    return build_resources()
+    return {key: resource.process_config_and_initialize() for key, resource in build_resources().items()}
 
 
 def dagster_home() -> Path:

@@ -74,7 +74,7 @@ def load_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickH
         changed = postgres.read_arrow(
             f"{spec.table}_changes",
             {
-                "watermark": _as_naive_utc(version) if max_id is not None else "-infinity",
+                "watermark": _as_naive_utc(version) if max_id else "-infinity",
                 "max_id": max_id or 0,
                 "snapshot": previous_snapshot,
             },
@@ -90,7 +90,7 @@ def load_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickH
     return {
         "rows_upserted": upserted,
         "ids_deleted": len(deleted),
-        "watermark_before": str(version) if max_id is not None else "none (first load)",
+        "watermark_before": str(version) if max_id else "none (first load)",
     }
 
 
