@@ -65,11 +65,22 @@ class ClickHouseSession:
         return rows[0][0] if rows else None
 
     def insert_arrow(self, table: str, data: pa.Table | pa.RecordBatch) -> int:
-        """Insert Arrow columns as they are (column names are the target's column names)."""
-        if isinstance(data, pa.RecordBatch):
-            data = pa.Table.from_batches([data])
-        if data.num_rows:
-            self.client.insert_arrow(table, data, database=DATABASE)
+        """Insert Arrow columns as they are (their names are the target's column names).
+
+        Sent as one Arrow IPC stream with clickhouse-connect's ``raw_insert``: measured faster
+        than ``insert_arrow`` on chDB (no temporary file) and the same on a server.
+        """
+        if not data.num_rows:
+            return 0
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, data.schema) as writer:
+            writer.write(data)
+        self.client.raw_insert(
+            f"{DATABASE}.{validate_identifier(table, 'table')}",
+            column_names=data.schema.names,
+            insert_block=sink.getvalue().to_pybytes(),
+            fmt="ArrowStream",
+        )
         return data.num_rows
 
     def apply_ddl(self) -> None:

@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any, Optional
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pyarrow as pa
 from dagster import ConfigurableResource
@@ -104,8 +105,6 @@ class PostgresResource(ConfigurableResource):
         the query reads it as ``current_setting('adtech.<name>')``, which the planner still
         uses for index range scans. ``None`` is sent as ''.
         """
-        import adbc_driver_postgresql.dbapi as adbc
-
         url = self.resolved_url()
         try:
             conn = adbc.connect(with_utc_session(url), autocommit=True)
