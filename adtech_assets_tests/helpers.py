@@ -1,0 +1,169 @@
+"""What several test modules share: source rows written straight into Postgres, a sync or a
+day load through Dagster, ClickHouse and ground-truth rows in comparable form, and the CLI
+run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
+
+from adtech_assets.assets.kpis import KPI_VIEWS
+from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
+from adtech_assets.resources import ClickHouseResource, PostgresResource
+from adtech_assets.settings import PROJECT_ROOT
+from adtech_assets.sync import SyncReport, run_sync
+
+GROUND_TRUTH_DIR = Path(__file__).resolve().parent / "ground_truth"
+ADTECH = PROJECT_ROOT / ".venv" / "bin" / "adtech"
+
+
+# ---- Postgres, as the operational system writes it -------------------------------------------
+
+def pg_execute(postgres: PostgresResource, statement: str, params: Sequence | dict = ()) -> list[tuple]:
+    """Run one statement in its own committed transaction; rows if it returns any."""
+    with postgres.connect() as conn:
+        cur = conn.execute(statement, params)
+        return cur.fetchall() if cur.description else []
+
+
+def insert_returning_id(postgres: PostgresResource, statement: str, params: Sequence | dict = ()) -> int:
+    return pg_execute(postgres, f"{statement} RETURNING id", params)[0][0]
+
+
+def add_advertiser(postgres: PostgresResource, name: str, **columns: Any) -> int:
+    return insert_returning_id(postgres, *_insert("advertiser", {"name": name, **columns}))
+
+
+def add_campaign(postgres: PostgresResource, name: str, advertiser_id: int | None, bid: str = "1.00",
+                 budget: str = "1000.00", **columns: Any) -> int:
+    values = {"name": name, "advertiser_id": advertiser_id, "bid": bid, "budget": budget, **columns}
+    return insert_returning_id(postgres, *_insert("campaign", values))
+
+
+def add_events(postgres: PostgresResource, table: str, events: Iterable[tuple[int | None, datetime | None]]) -> None:
+    """Impressions or clicks as (campaign_id, created_at UTC) pairs, in one transaction."""
+    assert table in ("impressions", "clicks")
+    with postgres.connect() as conn, conn.cursor() as cur:
+        cur.executemany(f"INSERT INTO {table} (campaign_id, created_at) VALUES (%s, %s)", list(events))
+
+
+def _insert(table: str, values: dict[str, Any]) -> tuple[str, list]:
+    columns = ", ".join(values)
+    placeholders = ", ".join(["%s"] * len(values))
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", list(values.values())
+
+
+def pg_day_count(postgres: PostgresResource, table: str, day: date) -> int:
+    return pg_execute(
+        postgres,
+        f"SELECT count(*) FROM {table} WHERE created_at >= %s AND created_at < %s::date + 1",
+        (day, day),
+    )[0][0]
+
+
+# ---- ClickHouse -------------------------------------------------------------------------------
+
+def ch_query(clickhouse: ClickHouseResource, statement: str, **parameters: Any) -> list[dict]:
+    with clickhouse.session() as ch:
+        return ch.client.query_arrow(statement, parameters=parameters or None).to_pylist()
+
+
+def ch_scalar(clickhouse: ClickHouseResource, statement: str, **parameters: Any) -> Any:
+    with clickhouse.session() as ch:
+        return ch.client.query(statement, parameters=parameters or None).result_rows[0][0]
+
+
+def ch_command(clickhouse: ClickHouseResource, statement: str, **parameters: Any) -> None:
+    with clickhouse.session() as ch:
+        ch.client.command(statement, parameters=parameters or None)
+
+
+def ch_day_count(clickhouse: ClickHouseResource, table: str, day: date) -> int:
+    return ch_scalar(clickhouse, f"SELECT count() FROM analytics.{table} WHERE event_date = {{d:Date}}", d=day)
+
+
+# ---- Dagster ----------------------------------------------------------------------------------
+
+def sync(resources: dict, instance: DagsterInstance | None = None) -> SyncReport:
+    """One ``adtech sync`` pass in process (the same function the CLI runs)."""
+    return run_sync(instance or DagsterInstance.ephemeral(), resources)
+
+
+def materialize_day(resources: dict, table: str, day: date, instance: DagsterInstance | None = None):
+    """Materialize one partition of ``analytics/<table>`` (with its checks), as the UI would."""
+    result = materialize(
+        [*ALL_ASSETS, *ALL_CHECKS],
+        selection=AssetSelection.assets(AssetKey(["analytics", table])),
+        partition_key=day.isoformat(),
+        resources=resources,
+        instance=instance or DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    return result
+
+
+# ---- KPI rows, comparable across engines ------------------------------------------------------
+
+def _sort_key(row: tuple) -> tuple:
+    return tuple((value is None, value if value is not None else 0) for value in row)
+
+
+def rows_with_types(columns: list[str], rows: Iterable[tuple]) -> tuple[list[str], list[tuple]]:
+    """Columns, and rows sorted, each value paired with its Python type so that 1 != 1.0 != Decimal(1)."""
+    typed = [tuple((type(v).__name__ if v is not None else None, v) for v in row) for row in rows]
+    return columns, sorted(typed, key=lambda row: _sort_key(tuple(v for _, v in row)))
+
+
+def view_rows(clickhouse: ClickHouseResource, view: str) -> tuple[list[str], list[tuple]]:
+    assert view in KPI_VIEWS
+    with clickhouse.session() as ch:
+        table = ch.client.query_arrow(f"SELECT * FROM analytics.{view}")
+    columns = table.column_names
+    return rows_with_types(columns, (tuple(r[c] for c in columns) for r in table.to_pylist()))
+
+
+def ground_truth_rows(postgres: PostgresResource, view: str) -> tuple[list[str], list[tuple]]:
+    statement = (GROUND_TRUTH_DIR / f"{view}.sql").read_text()
+    with postgres.connect() as conn:
+        cur = conn.execute(statement)
+        columns = [d.name for d in cur.description]
+        return rows_with_types(columns, cur.fetchall())
+
+
+def kpi_differences(postgres: PostgresResource, clickhouse: ClickHouseResource) -> dict[str, dict]:
+    """Per view that differs from its Postgres ground truth: columns and rows on each side only."""
+    differences = {}
+    for view in KPI_VIEWS:
+        pg_columns, pg_rows = ground_truth_rows(postgres, view)
+        ch_columns, ch_rows = view_rows(clickhouse, view)
+        if pg_columns != ch_columns or pg_rows != ch_rows:
+            differences[view] = {
+                "columns": (pg_columns, ch_columns),
+                "postgres_only": [r for r in pg_rows if r not in ch_rows][:10],
+                "clickhouse_only": [r for r in ch_rows if r not in pg_rows][:10],
+            }
+    return differences
+
+
+# ---- the CLI, as a user runs it -----------------------------------------------------------------
+
+def cli_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """A clean environment for ``adtech``: data and Dagster home under ``tmp_path``, plus ``settings``
+    (``ADTECH_PG_URL=...`` etc.). Settings given as '' are removed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ADTECH_", "DAGSTER_"))}
+    env.update(ADTECH_DATA_DIR=str(tmp_path / "data"), DAGSTER_HOME=str(tmp_path / "dagster_home"))
+    env.update(settings)
+    return {k: v for k, v in env.items() if v != ""}
+
+
+def run_cli(args: Sequence[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
+    command = [str(ADTECH)] if ADTECH.exists() else [sys.executable, "-m", "adtech_assets.cli"]
+    return subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=timeout,
+                          cwd=PROJECT_ROOT)
