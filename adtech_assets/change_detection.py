@@ -20,10 +20,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 
 import psycopg
-from psycopg import sql
 
-from adtech_assets.resources.postgres import PostgresResource
-from adtech_assets.sql_files import postgres_sql
+from adtech_assets.resources.postgres import PostgresResource, table_query
 
 MAX_CHECKPOINTS = 64
 
@@ -85,10 +83,6 @@ def low_water_id(cursor: TableCursor) -> int:
     return cursor.checkpoints[eligible[-1] - 1].max_id
 
 
-def _table_query(name: str, table: str) -> sql.Composed:
-    return sql.SQL(postgres_sql(name)).format(table=sql.Identifier(table))
-
-
 def detect_changed_days(
     postgres: PostgresResource, table: str, cursor: TableCursor | None
 ) -> tuple[set[date], TableCursor]:
@@ -96,12 +90,12 @@ def detect_changed_days(
     with postgres.connect() as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
-            snapshot, _xmin, xmax, max_id = conn.execute(_table_query("detect_snapshot", table)).fetchone()
+            snapshot, _xmin, xmax, max_id = conn.execute(table_query("detect_snapshot", table)).fetchone()
             if cursor is None:
-                rows = conn.execute(_table_query("days_with_rows", table)).fetchall()
+                rows = conn.execute(table_query("days_with_rows", table)).fetchall()
             else:
                 rows = conn.execute(
-                    _table_query("days_changed_since", table),
+                    table_query("days_changed_since", table),
                     {"low_id": low_water_id(cursor), "previous_snapshot": cursor.snapshot},
                 ).fetchall()
     checkpoints = [*(cursor.checkpoints if cursor else []), Checkpoint(max_id=max_id, xmax=xmax)]

@@ -22,26 +22,19 @@ from dagster import (
     MetadataValue,
     asset_check,
 )
-from psycopg import sql
 
 from adtech_assets.assets.dims import DIMS, DimSpec
 from adtech_assets.assets.facts import FACTS, FactSpec
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.partitions import daily_partitions
 from adtech_assets.resources import ClickHouseResource, PostgresResource
-from adtech_assets.sql_files import postgres_sql
+from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
 
 ROW_COUNTS_MATCH_POSTGRES = "row_counts_match_postgres"
 NO_ROWS_OUTSIDE_PARTITIONS = "no_rows_outside_partitions"
 IDS_MATCH_POSTGRES = "ids_match_postgres"
 TOTALS_MATCH_FACTS = "totals_match_facts"
 MAX_LISTED = 20
-
-
-def _pg_query(postgres: PostgresResource, name: str, table: str, params: dict) -> list[tuple]:
-    query = sql.SQL(postgres_sql(name)).format(table=sql.Identifier(table))
-    with postgres.connect() as conn:
-        return conn.execute(query, params).fetchall()
 
 
 def _midnight(day: date) -> datetime:
@@ -59,8 +52,8 @@ def compare_fact_days(
         ch_rows = ch.query_arrow("checks/fact_day_counts", table=spec.table, start=start, end=end)
     ch_counts = {row["day"]: row["rows"] for row in ch_rows.to_pylist()}
     pg_counts = dict(
-        _pg_query(postgres, "event_day_counts", spec.source,
-                  {"start": _midnight(start), "end": _midnight(end), "max_id": max_id})
+        postgres.fetch("event_day_counts", table=spec.source,
+                       params={"start": _midnight(start), "end": _midnight(end), "max_id": max_id})
     )
     mismatches = [
         {"day": day.isoformat(), "postgres": pg_counts.get(day, 0), "clickhouse": ch_counts.get(day, 0)}
@@ -94,6 +87,7 @@ def _fact_row_count_check(spec: FactSpec) -> AssetChecksDefinition:
         asset=spec.key,
         name=ROW_COUNTS_MATCH_POSTGRES,
         blocking=True,
+        pool=CLICKHOUSE_POOL,
         description="Per materialized day: Postgres rows in [day, day+1) = ClickHouse rows of that day.",
     )
     def _check(
@@ -114,8 +108,8 @@ def _outside_partitions_check(spec: FactSpec) -> AssetChecksDefinition:
         keys = daily_partitions.get_partition_keys()
         start = _midnight(date.fromisoformat(keys[0]))
         end = _midnight(date.fromisoformat(keys[-1]) + timedelta(days=1))
-        (without, before, after), = _pg_query(
-            postgres, "events_outside_partitions", spec.source, {"start": start, "end": end}
+        (without, before, after), = postgres.fetch(
+            "events_outside_partitions", table=spec.source, params={"start": start, "end": end}
         )
         outside = without + before + after
         return AssetCheckResult(
@@ -141,7 +135,7 @@ def compare_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: Cli
     with clickhouse.session() as ch:
         live = ch.query_arrow("checks/dimension_live_rows", table=spec.table, id_column=spec.id_column)
     ch_rows, max_id = live["rows"][0].as_py(), live["max_id"][0].as_py() or 0
-    (pg_ids,), = _pg_query(postgres, "dimension_id_count", spec.source, {"max_id": max_id})
+    (pg_ids,), = postgres.fetch("dimension_id_count", table=spec.source, params={"max_id": max_id})
     return AssetCheckResult(
         passed=pg_ids == ch_rows,
         metadata={"postgres_ids": pg_ids, "clickhouse_rows": ch_rows, "highest_id_loaded": max_id},
@@ -156,6 +150,7 @@ def _dimension_check(spec: DimSpec) -> AssetChecksDefinition:
         asset=spec.key,
         name=IDS_MATCH_POSTGRES,
         blocking=True,
+        pool=CLICKHOUSE_POOL,
         description="Distinct ids in Postgres = ClickHouse rows after deduplication.",
     )
     def _check(postgres: PostgresResource, clickhouse: ClickHouseResource) -> AssetCheckResult:
@@ -168,6 +163,7 @@ def _dimension_check(spec: DimSpec) -> AssetChecksDefinition:
     asset=ROLLUP_KEY,
     name=TOTALS_MATCH_FACTS,
     blocking=True,
+    pool=CLICKHOUSE_POOL,
     description="Per day: rollup impressions and clicks = fact_impressions and fact_clicks rows.",
 )
 def rollup_totals_match_facts(clickhouse: ClickHouseResource) -> AssetCheckResult:

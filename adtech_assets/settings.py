@@ -22,6 +22,10 @@ CLICKHOUSE_URL = "ADTECH_CLICKHOUSE_URL"
 DATA_DIR = "ADTECH_DATA_DIR"
 PARTITIONS_START = "ADTECH_PARTITIONS_START"
 DEFAULT_PARTITIONS_START = "2025-01-01"
+SYNC_INTERVAL_SECONDS = "ADTECH_SYNC_INTERVAL_SECONDS"
+SYNC_CRON = "ADTECH_SYNC_CRON"
+RECONCILE_CRON = "ADTECH_RECONCILE_CRON"
+RECONCILE_LOOKBACK_DAYS = "ADTECH_RECONCILE_LOOKBACK_DAYS"
 
 
 def data_dir() -> Path:
@@ -37,6 +41,42 @@ def partitions_start() -> date:
         raise AdtechError(
             f"{PARTITIONS_START}={raw!r} is not a date: set it to the first day to load, as YYYY-MM-DD"
         ) from None
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name) or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise AdtechError(f"{name}={raw!r} must be a whole number of at least 1")
+    return value
+
+
+def sync_interval_seconds() -> int:
+    return _positive_int(SYNC_INTERVAL_SECONDS, 30)
+
+
+def reconcile_lookback_days() -> int:
+    return _positive_int(RECONCILE_LOOKBACK_DAYS, 7)
+
+
+def _cron(name: str, default: str | None) -> str | None:
+    from dagster._utils.schedules import is_valid_cron_string
+
+    value = os.environ.get(name) or default
+    if value and not is_valid_cron_string(value):
+        raise AdtechError(f"{name}={value!r} is not a cron expression (e.g. '*/5 * * * *')")
+    return value
+
+
+def sync_cron() -> str | None:
+    return _cron(SYNC_CRON, None)
+
+
+def reconcile_cron() -> str:
+    return _cron(RECONCILE_CRON, "17 * * * *")
 
 
 def redact_url(url: str) -> str:

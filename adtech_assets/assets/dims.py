@@ -24,6 +24,7 @@ from dagster import (
 
 from adtech_assets.assets.sources import source_key
 from adtech_assets.resources import ClickHouseResource, PostgresResource
+from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
 from adtech_assets.retries import IO_RETRY
 
 
@@ -102,6 +103,7 @@ def build_dim_asset(spec: DimSpec) -> AssetsDefinition:
         kinds={"clickhouse"},
         deps=[source_key(spec.source)],
         retry_policy=IO_RETRY,
+        pool=CLICKHOUSE_POOL,
         description=f"Postgres `{spec.source}` as a ReplacingMergeTree by {spec.id_column}, loaded incrementally.",
     )
     def _dim(

@@ -21,6 +21,7 @@ from adtech_assets.assets.sources import source_key
 from adtech_assets.partitions import daily_partitions, single_run_backfill
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
+from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
 from adtech_assets.retries import IO_RETRY
 
 
@@ -126,6 +127,7 @@ def build_fact_asset(spec: FactSpec) -> AssetsDefinition:
         partitions_def=daily_partitions,
         backfill_policy=single_run_backfill,
         retry_policy=IO_RETRY,
+        pool=CLICKHOUSE_POOL,
         description=f"Postgres `{spec.source}` by UTC day of created_at; each day replaced atomically.",
     )
     def _fact(

@@ -12,6 +12,7 @@ from dagster import AssetsDefinition, MaterializeResult, asset
 from adtech_assets.assets.dims import DIMS
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.resources import ClickHouseResource
+from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
 from adtech_assets.retries import IO_RETRY
 
 KPI_VIEWS = {
@@ -31,6 +32,7 @@ def build_kpi_asset(view: str, description: str) -> AssetsDefinition:
         kinds={"clickhouse"},
         deps=[ROLLUP_KEY, *(spec.key for spec in DIMS)],
         retry_policy=IO_RETRY,
+        pool=CLICKHOUSE_POOL,
         description=description,
     )
     def _kpi(clickhouse: ClickHouseResource) -> MaterializeResult:

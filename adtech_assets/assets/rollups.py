@@ -14,6 +14,7 @@ from adtech_assets.assets.facts import FACTS, day_ranges, days_between, partitio
 from adtech_assets.partitions import daily_partitions, single_run_backfill
 from adtech_assets.resources import ClickHouseResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
+from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
 from adtech_assets.retries import IO_RETRY
 
 ROLLUP_TABLE = "agg_campaign_daily"
@@ -43,6 +44,7 @@ def rebuild_rollup_days(ch: ClickHouseSession, days: list[date]) -> dict[date, i
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
     retry_policy=IO_RETRY,
+    pool=CLICKHOUSE_POOL,
     description="Impressions and clicks per UTC day and campaign; each day rebuilt atomically from the facts.",
 )
 def agg_campaign_daily(context: AssetExecutionContext, clickhouse: ClickHouseResource) -> MaterializeResult:

@@ -4,16 +4,12 @@ Observing one reads its row count, highest id and newest ``created_at`` / ``upda
 data version changes whenever any of them does, so the UI shows when a source moved.
 """
 
-
 from dagster import AssetKey, DataVersion, ObserveResult, observable_source_asset
-from psycopg import sql
 
 from adtech_assets.resources import PostgresResource
-from adtech_assets.sql_files import postgres_sql
+from adtech_assets.resources.postgres import SOURCE_TABLES
 
 DIMENSION_TABLES = ("advertiser", "campaign")
-EVENT_TABLES = ("impressions", "clicks")
-SOURCE_TABLES = DIMENSION_TABLES + EVENT_TABLES
 
 
 def source_key(table: str) -> AssetKey:
@@ -21,12 +17,8 @@ def source_key(table: str) -> AssetKey:
 
 
 def observe_table(postgres: PostgresResource, table: str) -> dict:
-    if table not in SOURCE_TABLES:
-        raise ValueError(f"unknown source table {table!r}")
     query_name = "observe_dimension" if table in DIMENSION_TABLES else "observe_events"
-    query = sql.SQL(postgres_sql(query_name)).format(table=sql.Identifier(table))
-    with postgres.connect() as conn:
-        rows, max_id, newest = conn.execute(query).fetchone()
+    (rows, max_id, newest), = postgres.fetch(query_name, table=table)
     return {"row_count": rows, "max_id": max_id, "newest_change": str(newest)}
 
 

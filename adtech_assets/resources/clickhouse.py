@@ -37,6 +37,9 @@ from adtech_assets.settings import CLICKHOUSE_URL, ClickHouseTarget, parse_click
 from adtech_assets.sql_files import CLICKHOUSE_DIR, clickhouse_sql, split_statements
 
 DATABASE = "analytics"
+# Dagster concurrency pool of every step that uses ClickHouse: set its limit to 1 for the
+# embedded engine (one process at a time) so runs queue in Dagster rather than on the lock.
+CLICKHOUSE_POOL = "clickhouse"
 _AUTH_FAILED = 516
 
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pyarrow as pa
+from psycopg import sql
 from dagster import ConfigurableResource
 from pydantic import Field
 
@@ -26,6 +27,7 @@ from adtech_assets.settings import PG_URL, data_dir, redact_url, validate_identi
 from adtech_assets.sql_files import postgres_sql
 
 UTC_OPTIONS = "-c TimeZone=UTC"
+SOURCE_TABLES = ("advertiser", "campaign", "impressions", "clicks")
 # Arrow batches of about 16 MiB: bounded memory whatever the size of the range read.
 BATCH_SIZE_HINT_BYTES = str(16 * 1024 * 1024)
 
@@ -91,10 +93,13 @@ class PostgresResource(ConfigurableResource):
         with conn:
             yield conn
 
-    def fetch(self, query_name: str, params: dict[str, Any] | Sequence[Any] = ()) -> list[tuple]:
-        """A small result (counts, ids of a few rows) from ``adtech_assets/sql/<name>.sql``."""
+    def fetch(
+        self, query_name: str, params: dict[str, Any] | Sequence[Any] = (), *, table: str | None = None
+    ) -> list[tuple]:
+        """A small result (counts, a snapshot) of ``adtech_assets/sql/<name>.sql``, whose
+        ``{table}`` placeholder, if any, is bound as a quoted identifier."""
         with self.connect() as conn:
-            return conn.execute(postgres_sql(query_name), params).fetchall()
+            return conn.execute(table_query(query_name, table), params).fetchall()
 
     @contextmanager
     def arrow_reader(self, query_name: str, params: Mapping[str, Any] | None = None) -> Iterator[pa.RecordBatchReader]:
@@ -130,6 +135,16 @@ class PostgresResource(ConfigurableResource):
         """A whole (small) result as one Arrow table, e.g. a dimension's changed rows."""
         with self.arrow_reader(query_name, params) as reader:
             return reader.read_all()
+
+
+def table_query(query_name: str, table: str | None = None) -> sql.Composable:
+    """A named query with ``{table}`` bound as an identifier; values stay driver placeholders."""
+    text = postgres_sql(query_name)
+    if table is None:
+        return sql.SQL(text)
+    if table not in SOURCE_TABLES:
+        raise ValueError(f"not a source table: {table!r}")
+    return sql.SQL(text).format(table=sql.Identifier(table))
 
 
 def _setting(value: Any) -> str:

@@ -1,0 +1,213 @@
+"""Sensors and schedules that keep ClickHouse in step with Postgres by themselves.
+
+``postgres_changes`` (running by default, every ``ADTECH_SYNC_INTERVAL_SECONDS``, 30 s):
+  - an idle tick reads the write counters of the four tables (``pg_stat_user_tables``): no
+    movement, nothing else is queried;
+  - advertiser / campaign moved: a run of the dims (and the KPI views after them);
+  - impressions / clicks moved: the fact days whose rows changed since the previous tick's
+    Postgres snapshot (``change_detection``: index-bound, late commits and late rows for past
+    days included) become one run per range of consecutive days (facts + rollup days).
+  The cursor (snapshots, checkpoints, counters) lives in the sensor cursor and survives restarts.
+
+``rollup_follows_facts``: when fact days are materialized without their rollup days (a fact-only
+backfill from the UI, a hand-launched day), requests those rollup days, whatever their age.
+
+``scheduled_sync`` (only when ``ADTECH_SYNC_CRON`` is set): the same pass at fixed times, its
+cursor kept in the Dagster instance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import date
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    schedule,
+    sensor,
+)
+
+from adtech_assets.assets.facts import FACTS, day_ranges
+from adtech_assets.assets.rollups import ROLLUP_KEY
+from adtech_assets.change_detection import TableCursor, detect_changed_days
+from adtech_assets.errors import AdtechError
+from adtech_assets.jobs import load_days, refresh_dims_and_kpis
+from adtech_assets.partitions import daily_partitions
+from adtech_assets.resources import PostgresResource
+from adtech_assets.settings import sync_cron, sync_interval_seconds
+
+DIMENSION_SOURCES = ("advertiser", "campaign")
+SCHEDULE_CURSOR_KEY = "adtech/scheduled_sync_cursor"
+
+
+@dataclass
+class SyncCursor:
+    counters: dict[str, int] = field(default_factory=dict)
+    tables: dict[str, TableCursor] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "counters": self.counters,
+            "tables": {name: {"snapshot": c.snapshot, "checkpoints": [[p.max_id, p.xmax] for p in c.checkpoints]}
+                       for name, c in self.tables.items()},
+        })
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "SyncCursor":
+        from adtech_assets.change_detection import Checkpoint
+
+        if not text:
+            return cls()
+        raw = json.loads(text)
+        return cls(
+            counters=raw.get("counters", {}),
+            tables={name: TableCursor(snapshot=c["snapshot"],
+                                      checkpoints=[Checkpoint(max_id=m, xmax=x) for m, x in c["checkpoints"]])
+                    for name, c in raw.get("tables", {}).items()},
+        )
+
+
+def range_run_request(first: date, last: date, reason: str) -> RunRequest:
+    """One run for [first, last]: a single partition, or a single-run range."""
+    tags = {"adtech/trigger": reason}
+    if first == last:
+        return RunRequest(job_name=load_days.name, partition_key=first.isoformat(), tags=tags)
+    return RunRequest(
+        job_name=load_days.name,
+        tags={**tags, "dagster/asset_partition_range_start": first.isoformat(),
+              "dagster/asset_partition_range_end": last.isoformat()},
+    )
+
+
+@dataclass
+class SyncPlan:
+    run_requests: list[RunRequest]
+    cursor: SyncCursor
+    changed_days: list[date]
+    outside_partitions: list[date]
+
+
+def plan_sync(postgres: PostgresResource, cursor: SyncCursor) -> SyncPlan:
+    """What changed since ``cursor``: the runs to request and the cursor to keep."""
+    counters = dict(postgres.fetch("write_counters"))
+    advanced = SyncCursor(counters=counters, tables=dict(cursor.tables))
+    requests: list[RunRequest] = []
+    def moved(table: str) -> bool:
+        # 0 means the collector is off (track_counts) or never wrote: then always look.
+        return not counters.get(table) or counters.get(table) != cursor.counters.get(table)
+
+    if any(moved(t) for t in DIMENSION_SOURCES):
+        requests.append(RunRequest(job_name=refresh_dims_and_kpis.name, tags={"adtech/trigger": "dims changed"}))
+    days: set[date] = set()
+    for spec in FACTS:
+        if spec.source in cursor.tables and not moved(spec.source):
+            continue  # nothing committed since the last look: keep the old snapshot
+        found, advanced.tables[spec.source] = detect_changed_days(postgres, spec.source, cursor.tables.get(spec.source))
+        days |= found
+    valid = set(daily_partitions.get_partition_keys())
+    inside = sorted(d for d in days if d.isoformat() in valid)
+    requests += [range_run_request(first, last, "source rows changed") for first, last in day_ranges(inside)]
+    return SyncPlan(requests, advanced, inside, sorted(d for d in days if d.isoformat() not in valid))
+
+
+def _result(plan: SyncPlan, log) -> None:
+    if plan.outside_partitions:
+        log.warning(f"{len(plan.outside_partitions)} changed day(s) fall outside the partitions: "
+                    f"{[d.isoformat() for d in plan.outside_partitions[:5]]} (see check no_rows_outside_partitions)")
+
+
+@sensor(
+    name="postgres_changes",
+    minimum_interval_seconds=sync_interval_seconds(),
+    default_status=DefaultSensorStatus.RUNNING,
+    jobs=[load_days, refresh_dims_and_kpis],
+    description="Requests the dims and exactly the fact days that changed in Postgres since the last tick.",
+)
+def postgres_changes(context: SensorEvaluationContext, postgres: PostgresResource):
+    try:
+        plan = plan_sync(postgres, SyncCursor.from_json(context.cursor))
+    except AdtechError as exc:
+        return SkipReason(str(exc))
+    _result(plan, context.log)
+    if not plan.run_requests:
+        return SensorResult(skip_reason="no source rows changed", cursor=plan.cursor.to_json())
+    return SensorResult(run_requests=plan.run_requests, cursor=plan.cursor.to_json())
+
+
+@sensor(
+    name="rollup_follows_facts",
+    minimum_interval_seconds=sync_interval_seconds(),
+    default_status=DefaultSensorStatus.RUNNING,
+    jobs=[load_days],
+    description="Requests rollup days whose fact days were materialized after them (backfills, hand runs).",
+)
+def rollup_follows_facts(context: SensorEvaluationContext):
+    after = int(context.cursor or 0)
+    stale: set[str] = set()
+    newest = after
+    for spec in FACTS:
+        records = context.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=spec.key, after_storage_id=after), limit=1000, ascending=True
+        ).records
+        for record in records:
+            newest = max(newest, record.storage_id)
+            partition = record.partition_key
+            if partition is None:
+                continue
+            rollup = context.instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=ROLLUP_KEY, asset_partitions=[partition],
+                                   after_storage_id=record.storage_id),
+                limit=1,
+            ).records
+            if not rollup:
+                stale.add(partition)
+    days = [date.fromisoformat(p) for p in stale]
+    requests = [
+        RunRequest(job_name=load_days.name, asset_selection=[ROLLUP_KEY],
+                   partition_key=first.isoformat(), tags={"adtech/trigger": "facts newer than rollup"})
+        if first == last else
+        RunRequest(job_name=load_days.name, asset_selection=[ROLLUP_KEY],
+                   tags={"adtech/trigger": "facts newer than rollup",
+                         "dagster/asset_partition_range_start": first.isoformat(),
+                         "dagster/asset_partition_range_end": last.isoformat()})
+        for first, last in day_ranges(days)
+    ]
+    return SensorResult(run_requests=requests, cursor=str(newest))
+
+
+def _scheduled_sync_defs() -> list:
+    cron = sync_cron()
+    if not cron:
+        return []
+
+    @schedule(
+        name="scheduled_sync",
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        default_status=DefaultScheduleStatus.RUNNING,
+        jobs=[load_days, refresh_dims_and_kpis],
+        description=f"The postgres_changes pass at fixed times ({cron}).",
+    )
+    def scheduled_sync(context: ScheduleEvaluationContext, postgres: PostgresResource):
+        storage = context.instance.run_storage
+        cursor = SyncCursor.from_json(storage.get_cursor_values({SCHEDULE_CURSOR_KEY}).get(SCHEDULE_CURSOR_KEY))
+        plan = plan_sync(postgres, cursor)
+        _result(plan, context.log)
+        storage.set_cursor_values({SCHEDULE_CURSOR_KEY: plan.cursor.to_json()})
+        return plan.run_requests or SkipReason("no source rows changed")
+
+    return [scheduled_sync]
+
+
+sensors = [postgres_changes, rollup_follows_facts]
+schedules = _scheduled_sync_defs()
