@@ -1,0 +1,211 @@
+"""Reloading a fact day is idempotent and atomic, and follows the source.
+
+A day load reads exactly [day, day + 1) and replaces that day in ClickHouse: re-running it never
+duplicates, rows deleted in Postgres disappear, a day that became empty is dropped, neighbouring
+days are untouched, and at no point during the load does a reader see anything but the old day
+or the new one. ``adtech sync`` reloads exactly the days that changed: none when nothing did,
+and a past day when a row lands in it late.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from dagster import DagsterInstance
+
+from adtech_assets.assets.facts import FACTS
+from adtech_assets.resources.clickhouse import ClickHouseSession
+from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets_tests.helpers import (
+    add_events,
+    ch_day_count,
+    ch_query,
+    ch_scalar,
+    materialize_day,
+    pg_day_count,
+    pg_execute,
+    sync,
+)
+
+DAY = date(2025, 6, 10)
+BEFORE, AFTER = DAY - timedelta(days=1), DAY + timedelta(days=1)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time())
+
+
+def seed_days(postgres, days: list[date], impressions: int = 1500) -> None:
+    for n, day in enumerate(days):
+        seed_batch(postgres, advertisers=2, campaigns=5, impressions=impressions, ctr=0.1,
+                   window=SeedWindow(midnight(day), midnight(day + timedelta(days=1))), seed=0.1 * n)
+
+
+def duplicate_ids(clickhouse, spec) -> int:
+    return ch_scalar(clickhouse, f"SELECT count() - uniqExact({spec.id_column}) FROM analytics.{spec.table}")
+
+
+def active_partitions(clickhouse, table: str) -> set[str]:
+    rows = ch_query(clickhouse, "SELECT DISTINCT partition FROM system.parts WHERE database = 'analytics' "
+                                "AND table = {t:String} AND active", t=table)
+    return {row["partition"] for row in rows}
+
+
+@pytest.fixture
+def instance():
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+@pytest.mark.parametrize("spec", FACTS, ids=lambda spec: spec.table)
+def test_reloading_a_day_twice_gives_the_same_rows_and_no_duplicates(spec, resources, postgres, clickhouse, instance):
+    seed_days(postgres, [BEFORE, DAY, AFTER])
+    expected = pg_day_count(postgres, spec.source, DAY)
+    assert expected > 0
+
+    materialize_day(resources, spec.table, DAY, instance)
+    first = ch_query(clickhouse, f"SELECT {spec.id_column} AS id, campaign_id, created_at "
+                                 f"FROM analytics.{spec.table} ORDER BY id")
+    materialize_day(resources, spec.table, DAY, instance)
+    second = ch_query(clickhouse, f"SELECT {spec.id_column} AS id, campaign_id, created_at "
+                                  f"FROM analytics.{spec.table} ORDER BY id")
+
+    assert len(first) == expected and first == second
+    assert duplicate_ids(clickhouse, spec) == 0
+    # exactly [day, day + 1): the neighbouring days were not read
+    assert active_partitions(clickhouse, spec.table) == {DAY.strftime("%Y-%m-%d")}
+    assert ch_day_count(clickhouse, spec.table, BEFORE) == ch_day_count(clickhouse, spec.table, AFTER) == 0
+    # and the very same rows as the source, microseconds included
+    source = pg_execute(postgres, f"SELECT id, campaign_id, created_at FROM {spec.source} "
+                                  "WHERE created_at >= %s AND created_at < %s ORDER BY id",
+                        (midnight(DAY), midnight(AFTER)))
+    assert [(r["id"], r["campaign_id"], r["created_at"].replace(tzinfo=None)) for r in second] == source
+
+
+def test_rows_deleted_at_the_source_disappear_on_reload(resources, postgres, clickhouse, instance):
+    seed_days(postgres, [DAY])
+    for spec in FACTS:
+        materialize_day(resources, spec.table, DAY, instance)
+    deleted_clicks = {i for (i,) in pg_execute(postgres, "DELETE FROM clicks WHERE mod(id, 3) = 0 RETURNING id")}
+    deleted_impressions = {i for (i,) in pg_execute(postgres, "DELETE FROM impressions WHERE mod(id, 5) = 0 RETURNING id")}
+    assert deleted_clicks and deleted_impressions
+
+    for spec, deleted in zip(FACTS, (deleted_impressions, deleted_clicks)):
+        materialize_day(resources, spec.table, DAY, instance)
+        assert ch_day_count(clickhouse, spec.table, DAY) == pg_day_count(postgres, spec.source, DAY)
+        still_there = ch_scalar(clickhouse, f"SELECT count() FROM analytics.{spec.table} "
+                                            f"WHERE {spec.id_column} IN {{ids:Array(Int32)}}", ids=sorted(deleted))
+        assert still_there == 0
+
+
+def test_a_day_that_became_empty_is_dropped(resources, postgres, clickhouse, instance):
+    seed_days(postgres, [DAY, AFTER])
+    materialize_day(resources, "fact_impressions", DAY, instance)
+    materialize_day(resources, "fact_impressions", AFTER, instance)
+    assert active_partitions(clickhouse, "fact_impressions") == {DAY.isoformat(), AFTER.isoformat()}
+
+    pg_execute(postgres, "DELETE FROM clicks")
+    pg_execute(postgres, "DELETE FROM impressions WHERE created_at < %s", (midnight(AFTER),))
+    materialize_day(resources, "fact_impressions", DAY, instance)
+
+    assert active_partitions(clickhouse, "fact_impressions") == {AFTER.isoformat()}
+    assert ch_day_count(clickhouse, "fact_impressions", DAY) == 0
+    assert ch_day_count(clickhouse, "fact_impressions", AFTER) == pg_day_count(postgres, "impressions", AFTER)
+
+
+def test_a_reader_sees_the_old_day_or_the_new_one_never_a_partial_day(
+    resources, postgres, clickhouse, instance, monkeypatch
+):
+    """After every statement the load runs (staging inserts, partition swap, clean-up), a reader
+    counting the day in ``fact_impressions`` sees the old count, then the new one, nothing else."""
+    seed_days(postgres, [DAY], impressions=3000)
+    materialize_day(resources, "fact_impressions", DAY, instance)
+    old = ch_day_count(clickhouse, "fact_impressions", DAY)
+    pg_execute(postgres, "DELETE FROM clicks")
+    pg_execute(postgres, "DELETE FROM impressions WHERE mod(id, 4) = 0")
+    add_events(postgres, "impressions", [(None, midnight(DAY) + timedelta(hours=h)) for h in range(24)])
+    new = pg_day_count(postgres, "impressions", DAY)
+    assert new not in (old, 0)
+
+    seen: list[tuple[str, int]] = []
+
+    def observed(method):
+        def wrapper(self: ClickHouseSession, *args, **kwargs):
+            result = method(self, *args, **kwargs)
+            count = self.client.query("SELECT count() FROM analytics.fact_impressions WHERE event_date = {d:Date}",
+                                      parameters={"d": DAY}).result_rows[0][0]
+            seen.append((f"{method.__name__} {args[0]}", count))
+            return result
+        return wrapper
+
+    monkeypatch.setattr(ClickHouseSession, "command", observed(ClickHouseSession.command))
+    monkeypatch.setattr(ClickHouseSession, "insert_arrow", observed(ClickHouseSession.insert_arrow))
+    materialize_day(resources, "fact_impressions", DAY, instance)
+    monkeypatch.undo()
+
+    steps = [step for step, _ in seen]
+    counts = [count for _, count in seen]
+    assert any(step.startswith("insert_arrow _staging_") for step in steps), steps
+    assert "command ops/replace_partition" in steps, steps
+    swap = steps.index("command ops/replace_partition")
+    assert all(count == old for count in counts[:swap]), seen
+    assert all(count == new for count in counts[swap:]), seen
+    # the staging table is gone
+    assert ch_scalar(clickhouse, "SELECT count() FROM system.tables WHERE database = 'analytics' "
+                                 "AND name LIKE '\\_staging\\_%'") == 0
+
+
+def test_sync_with_nothing_new_reloads_no_day(resources, postgres, clickhouse, instance):
+    seed_batch(postgres, advertisers=3, campaigns=8, impressions=2000, ctr=0.1,
+               window=SeedWindow.last_days(4), seed=0.3)
+    first = sync(resources, instance)
+    assert first.ok and len(first.days_loaded) >= 4
+    second = sync(resources, instance)
+    assert second.ok, (second.failed_checks, second.errors)
+    assert second.days_loaded == []
+
+
+def test_a_late_row_reloads_its_past_day(resources, postgres, clickhouse, instance):
+    seed_batch(postgres, advertisers=3, campaigns=8, impressions=2000, ctr=0.1,
+               window=SeedWindow.last_days(6), seed=0.5)
+    assert sync(resources, instance).ok
+
+    three_days_ago = utc_now() - timedelta(days=3)
+    campaign = pg_execute(postgres, "SELECT min(id) FROM campaign")[0][0]
+    add_events(postgres, "impressions", [(campaign, three_days_ago)])
+    add_events(postgres, "clicks", [(campaign, three_days_ago + timedelta(seconds=5))])
+
+    report = sync(resources, instance)
+    assert report.ok, (report.failed_checks, report.errors)
+    day = three_days_ago.date()
+    assert report.days_loaded == [day] or report.days_loaded == [day, day + timedelta(days=1)]
+    for spec in FACTS:
+        assert ch_day_count(clickhouse, spec.table, day) == pg_day_count(postgres, spec.source, day)
+    assert ch_scalar(clickhouse, "SELECT impressions FROM analytics.mv_daily_performance WHERE event_date = {d:Date}",
+                     d=day) == pg_day_count(postgres, "impressions", day)
+
+
+def test_a_row_committed_late_by_a_long_transaction_is_loaded_by_the_next_sync(resources, postgres, clickhouse, instance):
+    """The row's id is lower than rows already loaded and its transaction was open during the
+    previous pass: an id or created_at watermark would lose it."""
+    seed_batch(postgres, advertisers=2, campaigns=4, impressions=500, ctr=0.1,
+               window=SeedWindow.last_days(3), seed=0.7)
+    day = (utc_now() - timedelta(days=2)).date()
+    with postgres.connect() as long_running:
+        long_running.execute("INSERT INTO impressions (campaign_id, created_at) VALUES (NULL, %s)",
+                             (midnight(day) + timedelta(hours=1),))
+        add_events(postgres, "impressions", [(None, utc_now() - timedelta(minutes=1))])
+        assert sync(resources, instance).ok
+        loaded_before_commit = ch_day_count(clickhouse, "fact_impressions", day)
+    # the with block committed the long transaction
+    assert pg_day_count(postgres, "impressions", day) == loaded_before_commit + 1
+
+    report = sync(resources, instance)
+    assert report.ok, (report.failed_checks, report.errors)
+    assert day in report.days_loaded
+    assert ch_day_count(clickhouse, "fact_impressions", day) == loaded_before_commit + 1
