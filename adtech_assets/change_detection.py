@@ -40,12 +40,18 @@ class TableCursor:
 
 @dataclass
 class ChangeCursor:
-    """Serializable state between passes (a Dagster sensor cursor or a row in ClickHouse)."""
+    """State between passes, kept as JSON in a Dagster sensor cursor, the instance's cursor
+    store (schedule) or ClickHouse (``adtech sync``): per event table its snapshot and
+    checkpoints, and the tables' write counters seen last."""
 
     tables: dict[str, TableCursor] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps({name: asdict(cursor) for name, cursor in self.tables.items()})
+        return json.dumps({
+            "tables": {name: asdict(cursor) for name, cursor in self.tables.items()},
+            "counters": self.counters,
+        })
 
     @classmethod
     def from_json(cls, text: str | None) -> "ChangeCursor":
@@ -58,8 +64,9 @@ class ChangeCursor:
                     snapshot=value["snapshot"],
                     checkpoints=[Checkpoint(**c) for c in value["checkpoints"]],
                 )
-                for name, value in raw.items()
-            }
+                for name, value in raw.get("tables", {}).items()
+            },
+            counters=raw.get("counters", {}),
         )
 
 

@@ -18,9 +18,7 @@ cursor kept in the Dagster instance.
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from dagster import (
@@ -39,10 +37,10 @@ from dagster import (
 
 from adtech_assets.assets.facts import FACTS, day_ranges
 from adtech_assets.assets.rollups import ROLLUP_KEY
-from adtech_assets.change_detection import TableCursor, detect_changed_days
+from adtech_assets.change_detection import ChangeCursor, detect_changed_days
 from adtech_assets.errors import AdtechError
 from adtech_assets.jobs import load_days, refresh_dims_and_kpis
-from adtech_assets.partitions import daily_partitions
+from adtech_assets.partitions import partition_days, partition_range_tags
 from adtech_assets.resources import PostgresResource
 from adtech_assets.settings import sync_cron, sync_interval_seconds
 
@@ -50,57 +48,26 @@ DIMENSION_SOURCES = ("advertiser", "campaign")
 SCHEDULE_CURSOR_KEY = "adtech/scheduled_sync_cursor"
 
 
-@dataclass
-class SyncCursor:
-    counters: dict[str, int] = field(default_factory=dict)
-    tables: dict[str, TableCursor] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps({
-            "counters": self.counters,
-            "tables": {name: {"snapshot": c.snapshot, "checkpoints": [[p.max_id, p.xmax] for p in c.checkpoints]}
-                       for name, c in self.tables.items()},
-        })
-
-    @classmethod
-    def from_json(cls, text: str | None) -> "SyncCursor":
-        from adtech_assets.change_detection import Checkpoint
-
-        if not text:
-            return cls()
-        raw = json.loads(text)
-        return cls(
-            counters=raw.get("counters", {}),
-            tables={name: TableCursor(snapshot=c["snapshot"],
-                                      checkpoints=[Checkpoint(max_id=m, xmax=x) for m, x in c["checkpoints"]])
-                    for name, c in raw.get("tables", {}).items()},
-        )
-
-
-def range_run_request(first: date, last: date, reason: str) -> RunRequest:
-    """One run for [first, last]: a single partition, or a single-run range."""
+def range_run_request(first: date, last: date, reason: str, assets: list[AssetKey] | None = None) -> RunRequest:
+    """One run of ``load_days`` for [first, last]: a single partition, or a single-run range."""
     tags = {"adtech/trigger": reason}
     if first == last:
-        return RunRequest(job_name=load_days.name, partition_key=first.isoformat(), tags=tags)
-    return RunRequest(
-        job_name=load_days.name,
-        tags={**tags, "dagster/asset_partition_range_start": first.isoformat(),
-              "dagster/asset_partition_range_end": last.isoformat()},
-    )
+        return RunRequest(job_name=load_days.name, asset_selection=assets, partition_key=first.isoformat(), tags=tags)
+    return RunRequest(job_name=load_days.name, asset_selection=assets, tags={**tags, **partition_range_tags(first, last)})
 
 
 @dataclass
 class SyncPlan:
     run_requests: list[RunRequest]
-    cursor: SyncCursor
+    cursor: ChangeCursor
     changed_days: list[date]
     outside_partitions: list[date]
 
 
-def plan_sync(postgres: PostgresResource, cursor: SyncCursor) -> SyncPlan:
+def plan_sync(postgres: PostgresResource, cursor: ChangeCursor) -> SyncPlan:
     """What changed since ``cursor``: the runs to request and the cursor to keep."""
     counters = dict(postgres.fetch("write_counters"))
-    advanced = SyncCursor(counters=counters, tables=dict(cursor.tables))
+    advanced = ChangeCursor(tables=dict(cursor.tables), counters=counters)
     requests: list[RunRequest] = []
     def moved(table: str) -> bool:
         # 0 means the collector is off (track_counts) or never wrote: then always look.
@@ -114,10 +81,9 @@ def plan_sync(postgres: PostgresResource, cursor: SyncCursor) -> SyncPlan:
             continue  # nothing committed since the last look: keep the old snapshot
         found, advanced.tables[spec.source] = detect_changed_days(postgres, spec.source, cursor.tables.get(spec.source))
         days |= found
-    valid = set(daily_partitions.get_partition_keys())
-    inside = sorted(d for d in days if d.isoformat() in valid)
+    inside, outside = partition_days(d.isoformat() for d in days)
     requests += [range_run_request(first, last, "source rows changed") for first, last in day_ranges(inside)]
-    return SyncPlan(requests, advanced, inside, sorted(d for d in days if d.isoformat() not in valid))
+    return SyncPlan(requests, advanced, inside, outside)
 
 
 def _result(plan: SyncPlan, log) -> None:
@@ -135,7 +101,7 @@ def _result(plan: SyncPlan, log) -> None:
 )
 def postgres_changes(context: SensorEvaluationContext, postgres: PostgresResource):
     try:
-        plan = plan_sync(postgres, SyncCursor.from_json(context.cursor))
+        plan = plan_sync(postgres, ChangeCursor.from_json(context.cursor))
     except AdtechError as exc:
         return SkipReason(str(exc))
     _result(plan, context.log)
@@ -173,13 +139,7 @@ def rollup_follows_facts(context: SensorEvaluationContext):
                 stale.add(partition)
     days = [date.fromisoformat(p) for p in stale]
     requests = [
-        RunRequest(job_name=load_days.name, asset_selection=[ROLLUP_KEY],
-                   partition_key=first.isoformat(), tags={"adtech/trigger": "facts newer than rollup"})
-        if first == last else
-        RunRequest(job_name=load_days.name, asset_selection=[ROLLUP_KEY],
-                   tags={"adtech/trigger": "facts newer than rollup",
-                         "dagster/asset_partition_range_start": first.isoformat(),
-                         "dagster/asset_partition_range_end": last.isoformat()})
+        range_run_request(first, last, "facts newer than rollup", assets=[ROLLUP_KEY])
         for first, last in day_ranges(days)
     ]
     return SensorResult(run_requests=requests, cursor=str(newest))
@@ -200,7 +160,7 @@ def _scheduled_sync_defs() -> list:
     )
     def scheduled_sync(context: ScheduleEvaluationContext, postgres: PostgresResource):
         storage = context.instance.run_storage
-        cursor = SyncCursor.from_json(storage.get_cursor_values({SCHEDULE_CURSOR_KEY}).get(SCHEDULE_CURSOR_KEY))
+        cursor = ChangeCursor.from_json(storage.get_cursor_values({SCHEDULE_CURSOR_KEY}).get(SCHEDULE_CURSOR_KEY))
         plan = plan_sync(postgres, cursor)
         _result(plan, context.log)
         storage.set_cursor_values({SCHEDULE_CURSOR_KEY: plan.cursor.to_json()})

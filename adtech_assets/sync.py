@@ -22,10 +22,11 @@ from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult, mat
 
 from adtech_assets.assets.facts import FACTS, day_ranges
 from adtech_assets.assets.rollups import ROLLUP_KEY
-from adtech_assets.change_detection import ChangeCursor, detect_changed_days
+from adtech_assets.change_detection import ChangeCursor
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
-from adtech_assets.partitions import daily_partitions
+from adtech_assets.partitions import partition_range_tags
 from adtech_assets.resources import ClickHouseResource, PostgresResource
+from adtech_assets.sensors import plan_sync
 
 SYNC_CURSOR = "sync_cursor"
 # Step-level logs go to the run's event log (the UI); the console shows progress lines only.
@@ -74,17 +75,6 @@ def _record(report: SyncReport, result: ExecuteInProcessResult) -> None:
         )
 
 
-def changed_days(postgres: PostgresResource, cursor: ChangeCursor) -> tuple[set[date], ChangeCursor]:
-    days: set[date] = set()
-    advanced = ChangeCursor(tables=dict(cursor.tables))
-    for spec in FACTS:
-        found, advanced.tables[spec.source] = detect_changed_days(
-            postgres, spec.source, cursor.tables.get(spec.source)
-        )
-        days |= found
-    return days, advanced
-
-
 def preflight(postgres: PostgresResource, clickhouse: ClickHouseResource) -> None:
     """Fail fast with one clear line (AdtechError) when either database is unusable, before
     any Dagster run starts and buries the reason in step failures."""
@@ -116,21 +106,12 @@ def run_sync(
     run(AssetSelection.groups("dims"))
 
     with clickhouse.session() as ch:
-        ch.apply_ddl()
         cursor = ChangeCursor.from_json(ch.scalar("ops/load_state_get", source=SYNC_CURSOR))
-    days, advanced = changed_days(postgres, cursor)
-    valid = set(daily_partitions.get_partition_keys())
-    report.days_outside_partitions = sorted(d for d in days if d.isoformat() not in valid)
-    report.days_loaded = sorted(d for d in days if d.isoformat() in valid)
+    plan = plan_sync(postgres, cursor)
+    report.days_loaded, report.days_outside_partitions = plan.changed_days, plan.outside_partitions
     for first, last in day_ranges(report.days_loaded):
         say(f"facts: loading {first} .. {last} ({(last - first).days + 1} day(s))")
-        run(
-            AssetSelection.groups("facts", "rollups"),
-            tags={
-                "dagster/asset_partition_range_start": first.isoformat(),
-                "dagster/asset_partition_range_end": last.isoformat(),
-            },
-        )
+        run(AssetSelection.groups("facts", "rollups"), tags=partition_range_tags(first, last))
 
     say("checks: reconciling every loaded day with Postgres")
     run(AssetSelection.checks_for_assets(*(spec.key for spec in FACTS), ROLLUP_KEY))
@@ -143,5 +124,5 @@ def run_sync(
     report.kpis_refreshed = result.success
     if result.success:
         with clickhouse.session() as ch:
-            ch.command("ops/load_state_set", source=SYNC_CURSOR, snapshot=advanced.to_json())
+            ch.command("ops/load_state_set", source=SYNC_CURSOR, snapshot=plan.cursor.to_json())
     return report

@@ -32,7 +32,8 @@ from adtech_assets.retries import IO_RETRY
 class DimSpec:
     table: str
     source: str
-    id_column: str
+    id_column: str  # the source's ``id`` under its ClickHouse name
+    source_columns: tuple[str, ...]
     decimals: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
@@ -41,8 +42,12 @@ class DimSpec:
 
 
 DIMS = [
-    DimSpec("dim_advertiser", "advertiser", "advertiser_id"),
-    DimSpec("dim_campaign", "campaign", "campaign_id", decimals={"bid": (10, 2), "budget": (10, 2)}),
+    DimSpec("dim_advertiser", "advertiser", "advertiser_id", ("id", "name", "updated_at", "created_at")),
+    DimSpec(
+        "dim_campaign", "campaign", "campaign_id",
+        ("id", "name", "bid", "budget", "start_date", "end_date", "advertiser_id", "updated_at", "created_at"),
+        decimals={"bid": (10, 2), "budget": (10, 2)},
+    ),
 ]
 
 
@@ -73,16 +78,19 @@ def load_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickH
         previous_snapshot = ch.scalar("ops/load_state_get", source=spec.source)
         snapshot = postgres.fetch("current_snapshot")[0][0]  # before the read: may overlap, never miss
         changed = postgres.read_arrow(
-            f"{spec.table}_changes",
+            "dim_changes",
             {
                 "watermark": _as_naive_utc(version) if max_id else "-infinity",
                 "max_id": max_id or 0,
                 "snapshot": previous_snapshot,
             },
+            table=spec.source,
+            columns=spec.source_columns,
         )
+        changed = changed.rename_columns([spec.id_column if c == "id" else c for c in changed.column_names])
         upserted = ch.insert_arrow(spec.table, _decimals(changed, spec.decimals))
 
-        source_ids = pl.from_arrow(postgres.read_arrow(f"{spec.source}_ids"))
+        source_ids = pl.from_arrow(postgres.read_arrow("source_ids", table=spec.source))
         loaded_ids = ch.query_df("ops/dim_live_ids", table=spec.table, id_column=spec.id_column)
         deleted = loaded_ids.join(source_ids, on="id", how="anti")["id"].to_list()
         if deleted:

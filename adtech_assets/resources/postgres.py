@@ -102,7 +102,14 @@ class PostgresResource(ConfigurableResource):
             return conn.execute(table_query(query_name, table), params).fetchall()
 
     @contextmanager
-    def arrow_reader(self, query_name: str, params: Mapping[str, Any] | None = None) -> Iterator[pa.RecordBatchReader]:
+    def arrow_reader(
+        self,
+        query_name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        table: str | None = None,
+        columns: Sequence[str] = (),
+    ) -> Iterator[pa.RecordBatchReader]:
         """A query's result as a stream of bounded Arrow batches, read over binary COPY by ADBC.
 
         COPY takes no bind parameters, so values travel as session settings instead: each
@@ -126,25 +133,40 @@ class PostgresResource(ConfigurableResource):
                 cur.adbc_statement.set_options(
                     **{"adbc.postgresql.batch_size_hint_bytes": BATCH_SIZE_HINT_BYTES}
                 )
-                cur.execute(postgres_sql(query_name))
+                try:
+                    cur.execute(table_query(query_name, table, columns).as_string())
+                except adbc.ProgrammingError as exc:
+                    raise query_error(query_name, exc) from None
                 yield cur.fetch_record_batch()
         finally:
             conn.close()
 
-    def read_arrow(self, query_name: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+    def read_arrow(self, query_name: str, params: Mapping[str, Any] | None = None, **query: Any) -> pa.Table:
         """A whole (small) result as one Arrow table, e.g. a dimension's changed rows."""
-        with self.arrow_reader(query_name, params) as reader:
+        with self.arrow_reader(query_name, params, **query) as reader:
             return reader.read_all()
 
 
-def table_query(query_name: str, table: str | None = None) -> sql.Composable:
-    """A named query with ``{table}`` bound as an identifier; values stay driver placeholders."""
+def table_query(query_name: str, table: str | None = None, columns: Sequence[str] = ()) -> sql.Composable:
+    """A named query with ``{table}`` and ``{columns}`` bound as quoted identifiers (ours, from an
+    allow-list); values stay driver placeholders or session settings."""
     text = postgres_sql(query_name)
     if table is None:
         return sql.SQL(text)
     if table not in SOURCE_TABLES:
         raise ValueError(f"not a source table: {table!r}")
-    return sql.SQL(text).format(table=sql.Identifier(table))
+    return sql.SQL(text).format(
+        table=sql.Identifier(table), columns=sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+
+
+def query_error(query_name: str, exc: Exception) -> AdtechError:
+    """A failed read, most often a source schema that drifted from ``seeds/migrations``."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return AdtechError(
+        f"reading Postgres ({query_name}) failed: {reason}. If the source schema changed, "
+        "compare it with seeds/migrations and run `adtech migrate`"
+    )
 
 
 def _setting(value: Any) -> str:

@@ -10,11 +10,5 @@ SELECT
 FROM (SELECT campaign_id, name, advertiser_id FROM analytics.dim_campaign FINAL) AS c
 LEFT JOIN (SELECT advertiser_id, name FROM analytics.dim_advertiser FINAL) AS a
     ON c.advertiser_id = a.advertiser_id
-LEFT JOIN
-(
-    SELECT campaign_id, sum(impressions) AS imps, sum(clicks) AS clks
-    FROM analytics.agg_campaign_daily
-    WHERE campaign_id IS NOT NULL
-    GROUP BY campaign_id
-) AS e ON c.campaign_id = e.campaign_id
+LEFT JOIN analytics.campaign_totals AS e ON c.campaign_id = e.campaign_id
 SETTINGS join_use_nulls = 1;

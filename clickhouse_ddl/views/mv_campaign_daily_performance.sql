@@ -9,10 +9,11 @@ SELECT
     if(e.imps = 0, 0., e.clks / e.imps) AS daily_ctr
 FROM
 (
-    SELECT event_date, assumeNotNull(campaign_id) AS campaign_id, sum(impressions) AS imps, sum(clicks) AS clks
-    FROM analytics.agg_campaign_daily
-    WHERE campaign_id IS NOT NULL
-    GROUP BY event_date, campaign_id
+    SELECT r.event_date AS event_date, assumeNotNull(r.campaign_id) AS campaign_id,
+           sum(r.impressions) AS imps, sum(r.clicks) AS clks
+    FROM analytics.agg_campaign_daily AS r
+    WHERE r.campaign_id IS NOT NULL
+    GROUP BY r.event_date, r.campaign_id
 ) AS e
 LEFT JOIN (SELECT campaign_id, name FROM analytics.dim_campaign FINAL) AS c
     ON e.campaign_id = c.campaign_id

@@ -8,11 +8,5 @@ SELECT
     coalesce(e.clks, 0) AS clicks,
     if(coalesce(e.clks, 0) = 0, NULL, toFloat64(c.bid) * coalesce(e.imps, 0) / coalesce(e.clks, 0)) AS cost_per_click
 FROM (SELECT campaign_id, name, bid FROM analytics.dim_campaign FINAL) AS c
-LEFT JOIN
-(
-    SELECT campaign_id, sum(impressions) AS imps, sum(clicks) AS clks
-    FROM analytics.agg_campaign_daily
-    WHERE campaign_id IS NOT NULL
-    GROUP BY campaign_id
-) AS e ON c.campaign_id = e.campaign_id
+LEFT JOIN analytics.campaign_totals AS e ON c.campaign_id = e.campaign_id
 SETTINGS join_use_nulls = 1;
