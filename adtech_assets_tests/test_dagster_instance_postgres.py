@@ -56,9 +56,15 @@ def dagster_home(tmp_path, dagster_db, monkeypatch) -> Path:
     home.mkdir()
     shutil.copy(INSTANCE_YAML, home / "dagster.yaml")
     url = urlsplit(dagster_db)
+    if url.hostname is None:
+        # The embedded test server listens on a Unix socket only, which dagster-postgres reaches
+        # through libpq's `host` parameter rather than a host name; nothing else changes.
+        config = yaml.safe_load(INSTANCE_YAML.read_text())
+        config["storage"]["postgres"]["postgres_db"]["params"] = {"host": parse_qs(url.query)["host"][0]}
+        (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     settings = {
         "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": url.hostname or parse_qs(url.query)["host"][0],
+        "DAGSTER_PG_HOST": url.hostname or "localhost",
         "DAGSTER_PG_PORT": str(url.port or 5432),
         "DAGSTER_PG_USER": url.username or "postgres",
         "DAGSTER_PG_PASSWORD": url.password or "",
