@@ -2,9 +2,9 @@
 today (``end_offset=1``: today's partial day is a partition too)."""
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
-from dagster import BackfillPolicy, DailyPartitionsDefinition
+from dagster import AssetExecutionContext, BackfillPolicy, DailyPartitionsDefinition
 
 from adtech_assets.settings import partitions_start
 
@@ -24,8 +24,28 @@ def partition_range_tags(first: date, last: date) -> dict[str, str]:
     }
 
 
-def partition_days(keys: Iterable[str]) -> tuple[list[date], list[date]]:
+def split_by_partitions(keys: Iterable[str]) -> tuple[list[date], list[date]]:
     """Split days (ISO keys) into those the partitions hold and those outside them."""
     valid = set(daily_partitions.get_partition_keys())
     days = sorted(date.fromisoformat(k) for k in keys)
     return [d for d in days if d.isoformat() in valid], [d for d in days if d.isoformat() not in valid]
+
+
+def day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Consecutive days grouped as [first, last] ranges, so each range is one Postgres read."""
+    ranges: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if ranges and day == ranges[-1][1] + timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def days_between(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def run_days(context: AssetExecutionContext) -> list[date]:
+    """The days a run targets: one partition key, or every key of a single-run range."""
+    return [date.fromisoformat(key) for key in context.partition_keys]

@@ -35,12 +35,12 @@ from dagster import (
     sensor,
 )
 
-from adtech_assets.assets.facts import FACTS, day_ranges
+from adtech_assets.assets.facts import FACTS
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.change_detection import ChangeCursor, detect_changed_days
 from adtech_assets.errors import AdtechError
 from adtech_assets.jobs import load_days, refresh_dims_and_kpis
-from adtech_assets.partitions import partition_days, partition_range_tags
+from adtech_assets.partitions import day_ranges, partition_range_tags, split_by_partitions
 from adtech_assets.resources import PostgresResource
 from adtech_assets.settings import sync_cron, sync_interval_seconds
 
@@ -81,7 +81,7 @@ def plan_sync(postgres: PostgresResource, cursor: ChangeCursor) -> SyncPlan:
             continue  # nothing committed since the last look: keep the old snapshot
         found, advanced.tables[spec.source] = detect_changed_days(postgres, spec.source, cursor.tables.get(spec.source))
         days |= found
-    inside, outside = partition_days(d.isoformat() for d in days)
+    inside, outside = split_by_partitions(d.isoformat() for d in days)
     requests += [range_run_request(first, last, "source rows changed") for first, last in day_ranges(inside)]
     return SyncPlan(requests, advanced, inside, outside)
 

@@ -20,11 +20,11 @@ from datetime import date
 
 from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
 
-from adtech_assets.assets.facts import FACTS, day_ranges
+from adtech_assets.assets.facts import FACTS
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.change_detection import ChangeCursor
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
-from adtech_assets.partitions import partition_range_tags
+from adtech_assets.partitions import day_ranges, partition_range_tags
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.sensors import plan_sync
 

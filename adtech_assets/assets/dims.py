@@ -22,10 +22,9 @@ from dagster import (
     asset,
 )
 
+from adtech_assets.assets import CLICKHOUSE_ASSET
 from adtech_assets.assets.sources import source_key
 from adtech_assets.resources import ClickHouseResource, PostgresResource
-from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
-from adtech_assets.retries import IO_RETRY
 
 
 @dataclass(frozen=True)
@@ -106,12 +105,9 @@ def load_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickH
 def build_dim_asset(spec: DimSpec) -> AssetsDefinition:
     @asset(
         name=spec.table,
-        key_prefix=["analytics"],
+        **CLICKHOUSE_ASSET,
         group_name="dims",
-        kinds={"clickhouse"},
         deps=[source_key(spec.source)],
-        retry_policy=IO_RETRY,
-        pool=CLICKHOUSE_POOL,
         description=f"Postgres `{spec.source}` as a ReplacingMergeTree by {spec.id_column}, loaded incrementally.",
     )
     def _dim(

@@ -17,12 +17,11 @@ from datetime import date, datetime, timedelta
 import pyarrow as pa
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
 
+from adtech_assets.assets import CLICKHOUSE_ASSET, DAILY
 from adtech_assets.assets.sources import source_key
-from adtech_assets.partitions import daily_partitions, single_run_backfill
+from adtech_assets.partitions import day_ranges, days_between, run_days
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
-from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
-from adtech_assets.retries import IO_RETRY
 
 
 @dataclass(frozen=True)
@@ -40,21 +39,6 @@ FACTS = [
     FactSpec("fact_impressions", "impressions", "impression_id"),
     FactSpec("fact_clicks", "clicks", "click_id"),
 ]
-
-
-def day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
-    """Consecutive days grouped as [first, last] ranges, so each range is one Postgres read."""
-    ranges: list[tuple[date, date]] = []
-    for day in sorted(set(days)):
-        if ranges and day == ranges[-1][1] + timedelta(days=1):
-            ranges[-1] = (ranges[-1][0], day)
-        else:
-            ranges.append((day, day))
-    return ranges
-
-
-def days_between(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 _DONE = object()
@@ -113,27 +97,19 @@ def load_fact_days(
     return loaded
 
 
-def partition_days(context: AssetExecutionContext) -> list[date]:
-    return [date.fromisoformat(key) for key in context.partition_keys]
-
-
 def build_fact_asset(spec: FactSpec) -> AssetsDefinition:
     @asset(
         name=spec.table,
-        key_prefix=["analytics"],
+        **CLICKHOUSE_ASSET,
         group_name="facts",
-        kinds={"clickhouse"},
         deps=[source_key(spec.source)],
-        partitions_def=daily_partitions,
-        backfill_policy=single_run_backfill,
-        retry_policy=IO_RETRY,
-        pool=CLICKHOUSE_POOL,
+        **DAILY,
         description=f"Postgres `{spec.source}` by UTC day of created_at; each day replaced atomically.",
     )
     def _fact(
         context: AssetExecutionContext, postgres: PostgresResource, clickhouse: ClickHouseResource
     ) -> MaterializeResult:
-        days = partition_days(context)
+        days = run_days(context)
         with clickhouse.session() as ch:
             ch.apply_ddl()
             loaded = load_fact_days(spec, days, postgres, ch)

@@ -9,11 +9,10 @@ its row count.
 
 from dagster import AssetsDefinition, MaterializeResult, asset
 
+from adtech_assets.assets import CLICKHOUSE_ASSET
 from adtech_assets.assets.dims import DIMS
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.resources import ClickHouseResource
-from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
-from adtech_assets.retries import IO_RETRY
 
 KPI_VIEWS = {
     "mv_campaign_ctr": "Every campaign's impressions, clicks and CTR, with its advertiser.",
@@ -27,12 +26,9 @@ KPI_VIEWS = {
 def build_kpi_asset(view: str, description: str) -> AssetsDefinition:
     @asset(
         name=view,
-        key_prefix=["analytics"],
+        **CLICKHOUSE_ASSET,
         group_name="kpis",
-        kinds={"clickhouse"},
         deps=[ROLLUP_KEY, *(spec.key for spec in DIMS)],
-        retry_policy=IO_RETRY,
-        pool=CLICKHOUSE_POOL,
         description=description,
     )
     def _kpi(clickhouse: ClickHouseResource) -> MaterializeResult:

@@ -10,12 +10,11 @@ from datetime import date, timedelta
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
 
-from adtech_assets.assets.facts import FACTS, day_ranges, days_between, partition_days
-from adtech_assets.partitions import daily_partitions, single_run_backfill
+from adtech_assets.assets import CLICKHOUSE_ASSET, DAILY
+from adtech_assets.assets.facts import FACTS
+from adtech_assets.partitions import day_ranges, days_between, run_days
 from adtech_assets.resources import ClickHouseResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
-from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
-from adtech_assets.retries import IO_RETRY
 
 ROLLUP_TABLE = "agg_campaign_daily"
 ROLLUP_KEY = AssetKey(["analytics", ROLLUP_TABLE])
@@ -37,18 +36,14 @@ def rebuild_rollup_days(ch: ClickHouseSession, days: list[date]) -> dict[date, i
 
 @asset(
     name=ROLLUP_TABLE,
-    key_prefix=["analytics"],
+    **CLICKHOUSE_ASSET,
     group_name="rollups",
-    kinds={"clickhouse"},
     deps=[spec.key for spec in FACTS],
-    partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
-    retry_policy=IO_RETRY,
-    pool=CLICKHOUSE_POOL,
+    **DAILY,
     description="Impressions and clicks per UTC day and campaign; each day rebuilt atomically from the facts.",
 )
 def agg_campaign_daily(context: AssetExecutionContext, clickhouse: ClickHouseResource) -> MaterializeResult:
-    days = partition_days(context)
+    days = run_days(context)
     with clickhouse.session() as ch:
         ch.apply_ddl()
         rebuilt = rebuild_rollup_days(ch, days)
