@@ -160,52 +160,39 @@ def test_a_reader_sees_the_old_day_or_the_new_one_never_a_partial_day(
                                  "AND name LIKE '\\_staging\\_%'") == 0
 
 
-def test_sync_with_nothing_new_reloads_no_day(resources, postgres, clickhouse, instance):
+def test_sync_reloads_exactly_the_changed_days_late_ones_included(resources, postgres, clickhouse, instance):
+    """No day when nothing changed; a past day when a row lands in it today; and a day whose row
+    was committed late by a long transaction (a lower id than rows already loaded, invisible to
+    the previous pass): an id or created_at watermark would lose it."""
+    now = utc_now()
     seed_batch(postgres, advertisers=3, campaigns=8, impressions=2000, ctr=0.1,
-               window=SeedWindow.last_days(4), seed=0.3)
+               window=SeedWindow(now - timedelta(days=6), now - timedelta(minutes=5)), seed=0.5)
     first = sync(resources, instance)
-    assert first.ok and len(first.days_loaded) >= 4
-    second = sync(resources, instance)
-    assert second.ok, (second.failed_checks, second.errors)
-    assert second.days_loaded == []
+    assert first.ok and len(first.days_loaded) >= 6
+    nothing_new = sync(resources, instance)
+    assert nothing_new.ok, (nothing_new.failed_checks, nothing_new.errors)
+    assert nothing_new.days_loaded == []
 
-
-def test_a_late_row_reloads_its_past_day(resources, postgres, clickhouse, instance):
-    seed_batch(postgres, advertisers=3, campaigns=8, impressions=2000, ctr=0.1,
-               window=SeedWindow.last_days(6), seed=0.5)
-    assert sync(resources, instance).ok
-
-    three_days_ago = utc_now() - timedelta(days=3)
-    campaign = pg_execute(postgres, "SELECT min(id) FROM campaign")[0][0]
-    add_events(postgres, "impressions", [(campaign, three_days_ago)])
-    add_events(postgres, "clicks", [(campaign, three_days_ago + timedelta(seconds=5))])
-
-    report = sync(resources, instance)
-    assert report.ok, (report.failed_checks, report.errors)
-    day = three_days_ago.date()
-    assert report.days_loaded == [day] or report.days_loaded == [day, day + timedelta(days=1)]
-    for spec in FACTS:
-        assert ch_day_count(clickhouse, spec.table, day) == pg_day_count(postgres, spec.source, day)
-    assert ch_scalar(clickhouse, "SELECT impressions FROM analytics.mv_daily_performance WHERE event_date = {d:Date}",
-                     d=day) == pg_day_count(postgres, "impressions", day)
-
-
-def test_a_row_committed_late_by_a_long_transaction_is_loaded_by_the_next_sync(resources, postgres, clickhouse, instance):
-    """The row's id is lower than rows already loaded and its transaction was open during the
-    previous pass: an id or created_at watermark would lose it."""
-    seed_batch(postgres, advertisers=2, campaigns=4, impressions=500, ctr=0.1,
-               window=SeedWindow.last_days(3), seed=0.7)
-    day = (utc_now() - timedelta(days=2)).date()
+    long_ago = (now - timedelta(days=2)).date()
     with postgres.connect() as long_running:
         long_running.execute("INSERT INTO impressions (campaign_id, created_at) VALUES (NULL, %s)",
-                             (midnight(day) + timedelta(hours=1),))
-        add_events(postgres, "impressions", [(None, utc_now() - timedelta(minutes=1))])
-        assert sync(resources, instance).ok
-        loaded_before_commit = ch_day_count(clickhouse, "fact_impressions", day)
-    # the with block committed the long transaction
-    assert pg_day_count(postgres, "impressions", day) == loaded_before_commit + 1
+                             (midnight(long_ago) + timedelta(hours=1),))
+        add_events(postgres, "impressions", [(None, now)])  # committed, with a higher id
+        while_open = sync(resources, instance)
+        assert while_open.ok and while_open.days_loaded == [now.date()], while_open.days_loaded
+        loaded_before_commit = ch_day_count(clickhouse, "fact_impressions", long_ago)
+    # leaving the block committed the long transaction; now a late row, created three days ago
+    assert pg_day_count(postgres, "impressions", long_ago) == loaded_before_commit + 1
+    three_days_ago = now - timedelta(days=3)
+    campaign = pg_execute(postgres, "SELECT min(id) FROM campaign")[0][0]
+    add_events(postgres, "impressions", [(campaign, three_days_ago)])
+    add_events(postgres, "clicks", [(campaign, three_days_ago)])
 
     report = sync(resources, instance)
     assert report.ok, (report.failed_checks, report.errors)
-    assert day in report.days_loaded
-    assert ch_day_count(clickhouse, "fact_impressions", day) == loaded_before_commit + 1
+    assert report.days_loaded == sorted({long_ago, three_days_ago.date()})
+    for day in report.days_loaded:
+        for spec in FACTS:
+            assert ch_day_count(clickhouse, spec.table, day) == pg_day_count(postgres, spec.source, day)
+        assert ch_scalar(clickhouse, "SELECT impressions FROM analytics.mv_daily_performance "
+                                     "WHERE event_date = {d:Date}", d=day) == pg_day_count(postgres, "impressions", day)
