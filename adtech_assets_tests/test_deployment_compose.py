@@ -96,6 +96,12 @@ def test_every_service_has_an_image_or_a_build_and_images_are_pinned():
             assert repository and tag and tag != "latest", f"{name}: pin {image}"
 
 
+def test_services_of_our_image_run_under_an_init_process():
+    for name, service in services().items():
+        if service.get("build"):
+            assert service.get("init") is True, f"{name}: Dagster's subprocesses need reaping"
+
+
 def test_dockerfile_is_minimal_uv_and_non_root():
     dockerfile = DOCKERFILE.read_text()
     assert "uv sync --frozen" in dockerfile
