@@ -30,11 +30,12 @@ from dagster import (
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from adtech_assets.assets.dims import DIMS, dim_assets
+from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
 from adtech_assets.settings import PROJECT_ROOT
 from adtech_assets_tests.conftest import with_database
 
 INSTANCE_YAML = PROJECT_ROOT / "deploy" / "dagster.yaml"
-POOL = "clickhouse"
+POOL = CLICKHOUSE_POOL  # the pool every ClickHouse-writing step declares
 
 
 @pytest.fixture
