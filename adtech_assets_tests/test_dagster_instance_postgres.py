@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +21,7 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     execute_job,
-    job,
     materialize,
-    op,
     reconstructable,
 )
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
@@ -32,10 +29,10 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 from adtech_assets.assets.dims import DIMS, dim_assets
 from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
 from adtech_assets.settings import PROJECT_ROOT
+from adtech_assets_tests.clickhouse_pool_job import POOL, two_clickhouse_writes
 from adtech_assets_tests.conftest import with_database
 
 INSTANCE_YAML = PROJECT_ROOT / "deploy" / "dagster.yaml"
-POOL = CLICKHOUSE_POOL  # the pool every ClickHouse-writing step declares
 
 
 @pytest.fixture
@@ -127,23 +124,8 @@ with DagsterInstance.get() as instance:
         assert stored == 1
 
 
-@op(pool=POOL)
-def clickhouse_write_a() -> None:
-    time.sleep(1)
-
-
-@op(pool=POOL)
-def clickhouse_write_b() -> None:
-    time.sleep(1)
-
-
-@job
-def two_clickhouse_writes():
-    clickhouse_write_a()
-    clickhouse_write_b()
-
-
 def test_the_clickhouse_pool_limit_is_configured_and_enforced(dagster_home):
+    assert POOL == CLICKHOUSE_POOL
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         pool_config = instance.get_concurrency_config().pool_config
         assert pool_config.default_pool_limit == configured_pool_limit() > 1
