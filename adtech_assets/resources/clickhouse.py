@@ -146,6 +146,26 @@ def _check_writable(path: Path) -> None:
         ) from None
 
 
+def _check_not_held_outside(path: Path) -> None:
+    """A ClickHouse process outside adtech (another chDB program, clickhouse-local) holding the
+    directory would make chDB print its own error; find out first, through the same lock on
+    ``status`` that ClickHouse takes, and say so in one line."""
+    status = path / "status"
+    if not status.exists():
+        return
+    fd = os.open(status, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except BlockingIOError:
+        raise AdtechError(
+            f"the embedded ClickHouse at {path} is open in a program outside adtech: "
+            "close it (chDB allows one process per directory) and retry"
+        ) from None
+    finally:
+        os.close(fd)
+
+
 def _acquire_file_lock(path: Path, timeout: float) -> int:
     lock_path = _lock_file(path)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -209,6 +229,11 @@ class ClickHouseResource(ConfigurableResource):
                 send_receive_timeout=self.send_receive_timeout_seconds,
                 autogenerate_session_id=False,
             )
+        except OperationalError as exc:  # network: refused, timed out, name unknown
+            raise AdtechError(
+                f"cannot reach {target.describe()}: {_first_line(exc)}. "
+                f"Check that it is running and {CLICKHOUSE_URL} is right"
+            ) from None
         except DatabaseError as exc:
             if getattr(exc, "code", None) == _AUTH_FAILED or "Authentication failed" in str(exc):
                 raise AdtechError(
@@ -216,11 +241,8 @@ class ClickHouseResource(ConfigurableResource):
                     f"fix the user and password in {CLICKHOUSE_URL}"
                 ) from None
             raise AdtechError(f"{target.describe()} refused the connection: {_first_line(exc)}") from None
-        except (OperationalError, ClickHouseError) as exc:
-            raise AdtechError(
-                f"cannot reach {target.describe()}: {_first_line(exc)}. "
-                f"Check that it is running and {CLICKHOUSE_URL} is right"
-            ) from None
+        except ClickHouseError as exc:
+            raise AdtechError(f"cannot use {target.describe()}: {_first_line(exc)}") from None
 
     @contextmanager
     def _embedded_client(self, path: Path) -> Iterator[Client]:
@@ -229,10 +251,13 @@ class ClickHouseResource(ConfigurableResource):
                 _check_writable(path)
                 fd = _acquire_file_lock(path, self.lock_timeout_seconds)
                 try:
+                    _check_not_held_outside(path)
                     client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
                 except Exception as exc:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                     os.close(fd)
+                    if isinstance(exc, AdtechError):
+                        raise
                     raise AdtechError(
                         f"cannot open the embedded ClickHouse at {path}: {_first_line(exc)}. "
                         "Check that no program outside adtech holds it open"
