@@ -57,7 +57,9 @@ def cmd_seed(args: argparse.Namespace) -> int:
     window = sd.SeedWindow.last_days(args.days)
     seed = args.seed
     started = time.monotonic()
-    if args.verb == "batch":
+    if args.verb == "batch" and args.if_empty and any(n for t, n, *_ in sd.stats(pg) if t == "impressions"):
+        say("the source already holds impressions: nothing seeded (--if-empty)")
+    elif args.verb == "batch":
         say(f"seeding {args.advertisers} advertisers, {args.campaigns} campaigns, "
             f"{args.impressions} impressions over {args.days} day(s) ...")
         counts = sd.seed_batch(pg, advertisers=args.advertisers, campaigns=args.campaigns,
@@ -145,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("verb", choices=["batch", "advertisers", "campaigns", "impressions", "clicks", "stats", "reset"])
     seed.add_argument("--count", type=int, default=None, help="rows for advertisers/campaigns/impressions")
     seed.add_argument("--after-id", type=int, default=0, help="clicks: only for impressions with id above this")
+    seed.add_argument("--if-empty", action="store_true", help="batch: only when the source has no impressions yet")
     sample_options(seed, impressions=100_000)
     seed.set_defaults(func=cmd_seed)
 

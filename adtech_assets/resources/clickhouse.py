@@ -99,6 +99,12 @@ class ClickHouseSession:
     @contextmanager
     def staging_table(self, like: str) -> Iterator[str]:
         """A private empty copy of ``like`` to load into before swapping partitions; dropped after."""
+        if deployment_cluster(self.target):
+            raise AdtechError(
+                "day loads are not yet supported in cluster mode (ADTECH_CLICKHOUSE_CLUSTER): a "
+                "staging copy of a Distributed table would write into the live tables. Load into "
+                "a single node for now; see docs/deployment.md, 'Cluster mode'"
+            )
         staging = f"_staging_{like}_{uuid.uuid4().hex[:12]}"
         self.command("ops/create_staging", staging=staging, target=like)
         try:
