@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,6 +26,21 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
+@contextmanager
+def fresh_database(server_url: str, prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the test server (optionally cloned from ``template``), dropped after;
+    yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    clone = f' TEMPLATE "{template}"' if template else ""
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"{clone}')
+    try:
+        yield with_database(server_url, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def pg_server_url(tmp_path_factory) -> str:
     """An admin URL of the Postgres server the tests use."""
@@ -37,24 +53,16 @@ def pg_server_url(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def template_database(pg_server_url) -> Iterator[str]:
     """A migrated database that each test clones (CREATE DATABASE ... TEMPLATE is fast)."""
-    name = f"adtech_tmpl_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    migrate(PostgresResource(url=with_database(pg_server_url, name)))
-    yield name
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server_url, "adtech_tmpl") as url:
+        migrate(PostgresResource(url=url))
+        yield urlsplit(url).path.lstrip("/")
 
 
 @pytest.fixture
 def pg_url(pg_server_url, template_database) -> Iterator[str]:
     """A fresh, migrated, empty source database for one test; dropped after it."""
-    name = f"adtech_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    yield with_database(pg_server_url, name)
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server_url, "adtech_test", template=template_database) as url:
+        yield url
 
 
 @pytest.fixture

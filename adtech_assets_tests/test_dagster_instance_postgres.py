@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -30,7 +29,7 @@ from adtech_assets.assets.dims import DIMS, dim_assets
 from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
 from adtech_assets.settings import PROJECT_ROOT
 from adtech_assets_tests.clickhouse_pool_job import POOL, two_clickhouse_writes
-from adtech_assets_tests.conftest import with_database
+from adtech_assets_tests.conftest import fresh_database
 
 INSTANCE_YAML = PROJECT_ROOT / "deploy" / "dagster.yaml"
 
@@ -38,12 +37,8 @@ INSTANCE_YAML = PROJECT_ROOT / "deploy" / "dagster.yaml"
 @pytest.fixture
 def dagster_db(pg_server_url) -> Iterator[str]:
     """A fresh database for Dagster's storage, as the stack's dagster-postgres provides."""
-    name = f"dagster_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield with_database(pg_server_url, name)
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server_url, "dagster_test") as url:
+        yield url
 
 
 @pytest.fixture
