@@ -163,7 +163,12 @@ def cli_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if v != ""}
 
 
-def run_cli(args: Sequence[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
+def cli_command(*args: str) -> list[str]:
+    """``adtech <args>`` as installed by ``uv sync`` (the module when the script is missing)."""
     command = [str(ADTECH)] if ADTECH.exists() else [sys.executable, "-m", "adtech_assets.cli"]
-    return subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=timeout,
+    return [*command, *args]
+
+
+def run_cli(args: Sequence[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(cli_command(*args), env=env, capture_output=True, text=True, timeout=timeout,
                           cwd=PROJECT_ROOT)

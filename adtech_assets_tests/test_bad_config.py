@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 
-import psycopg
 import pytest
 
 from adtech_assets.settings import PROJECT_ROOT
-from adtech_assets_tests.conftest import with_database
-from adtech_assets_tests.helpers import ADTECH, cli_env
+from adtech_assets_tests.conftest import fresh_database
+from adtech_assets_tests.helpers import cli_command, cli_env
 
 SECRET = "s3cretPW"
 HELD_BY_OUTSIDE_PROGRAM = """
@@ -51,12 +49,8 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
 @pytest.fixture(scope="module")
 def source_url(pg_server_url, template_database):
     """A migrated source database for the cases whose Postgres setting is fine."""
-    name = f"adtech_badcfg_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    yield with_database(pg_server_url, name)
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server_url, "adtech_badcfg", template=template_database) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +68,7 @@ def outcomes(source_url, tmp_path_factory) -> dict[str, tuple[subprocess.Complet
             env = cli_env(tmp / f"case{n}", **{"ADTECH_PG_URL": source_url,
                                                 "ADTECH_CLICKHOUSE_URL": f"chdb://{tmp}/case{n}/clickhouse",
                                                 **settings})
-            command = [str(ADTECH)] if ADTECH.exists() else [sys.executable, "-m", "adtech_assets.cli"]
-            running[case] = (subprocess.Popen([*command, "sync"], env=env, cwd=PROJECT_ROOT, text=True,
+            running[case] = (subprocess.Popen(cli_command("sync"), env=env, cwd=PROJECT_ROOT, text=True,
                                               stdout=subprocess.PIPE, stderr=subprocess.PIPE),
                              [w.replace("{tmp}", str(tmp)) for w in words])
         done = {}
