@@ -70,9 +70,11 @@ class ChangeCursor:
         )
 
 
-def _snapshot_xip_floor(snapshot: str) -> int:
-    """The oldest xid the snapshot could not see: its xmin (``xmin:xmax:xip,...``)."""
-    return int(snapshot.split(":")[0])
+def snapshot_bounds(snapshot: str) -> tuple[int, int]:
+    """(xmin, xmax) of a ``pg_snapshot`` text ``xmin:xmax:xip,...``: xmin is the oldest xid it
+    could not see; xmax only grows from one snapshot to the next."""
+    xmin, xmax, _ = snapshot.split(":", 2)
+    return int(xmin), int(xmax)
 
 
 def low_water_id(cursor: TableCursor) -> int:
@@ -83,7 +85,7 @@ def low_water_id(cursor: TableCursor) -> int:
     xmax is <= that xmin was taken before it started, so its rows have higher ids. One more
     checkpoint of margin covers a sequence value drawn just before the xid was assigned.
     """
-    floor = _snapshot_xip_floor(cursor.snapshot)
+    floor, _ = snapshot_bounds(cursor.snapshot)
     eligible = [i for i, c in enumerate(cursor.checkpoints) if c.xmax <= floor]
     if not eligible or eligible[-1] == 0:
         return 0
@@ -111,7 +113,7 @@ def detect_changed_days(
 
 def _prune(checkpoints: list[Checkpoint], snapshot: str) -> list[Checkpoint]:
     """Keep what the next pass may need: from the checkpoint before the last eligible one on."""
-    floor = _snapshot_xip_floor(snapshot)
+    floor, _ = snapshot_bounds(snapshot)
     eligible = [i for i, c in enumerate(checkpoints) if c.xmax <= floor]
     start = max(0, eligible[-1] - 1) if eligible else 0
     return checkpoints[start:][-MAX_CHECKPOINTS:]

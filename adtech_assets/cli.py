@@ -82,11 +82,11 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def _report_sync(report) -> int:
-    for check in report.checks:
-        if not check.passed:
-            counts = {k: v for k, v in check.metadata.items() if k in (
-                "postgres_rows", "clickhouse_rows", "postgres_ids", "mismatches", "differences")}
-            print(f"CHECK FAILED {check.asset} {check.check}: {counts}", file=sys.stderr)
+    for label, checks in (("CHECK FAILED", report.failed_checks), ("CHECK WARNING", report.warnings)):
+        for check in checks:
+            counts = {k: v for k, v in check.metadata.items() if k.startswith(
+                ("postgres_", "clickhouse_", "rows_", "mismatches", "differences"))}
+            print(f"{label} {check.asset} {check.check}: {counts}", file=sys.stderr)
     for error in report.errors:
         print(f"STEP FAILED {error}", file=sys.stderr)
     if report.days_outside_partitions:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import AssetCheckSeverity, AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
 
 from adtech_assets.assets.facts import FACTS
 from adtech_assets.assets.rollups import ROLLUP_KEY
@@ -39,6 +39,7 @@ class CheckOutcome:
     check: str
     passed: bool
     metadata: dict
+    blocking: bool = True  # False for WARN-severity results: reported, never a reason to stop
 
 
 @dataclass
@@ -56,7 +57,12 @@ class SyncReport:
 
     @property
     def failed_checks(self) -> list[CheckOutcome]:
-        return [c for c in self.checks if not c.passed]
+        """Failed ERROR-severity checks: they stop the KPI refresh and fail the pass."""
+        return [c for c in self.checks if not c.passed and c.blocking]
+
+    @property
+    def warnings(self) -> list[CheckOutcome]:
+        return [c for c in self.checks if not c.passed and not c.blocking]
 
 
 def _record(report: SyncReport, result: ExecuteInProcessResult) -> None:
@@ -71,6 +77,7 @@ def _record(report: SyncReport, result: ExecuteInProcessResult) -> None:
                 check=evaluation.check_name,
                 passed=evaluation.passed,
                 metadata={k: getattr(v, "value", v) for k, v in evaluation.metadata.items()},
+                blocking=evaluation.severity == AssetCheckSeverity.ERROR,
             )
         )
 

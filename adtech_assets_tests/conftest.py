@@ -5,6 +5,8 @@ template, and a fresh embedded ClickHouse (chDB) directory per test. Nothing is 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +18,7 @@ import pytest
 
 from adtech_assets.migrations import migrate
 from adtech_assets.resources import ClickHouseResource, PostgresResource
-from adtech_assets.resources.embedded_postgres import embedded_postgres_url
+from adtech_assets.resources.embedded_postgres import embedded_postgres_url, stop_embedded_postgres
 
 TEST_PG_URL = "ADTECH_TEST_PG_URL"
 
@@ -42,12 +44,21 @@ def fresh_database(server_url: str, prefix: str, template: str | None = None) ->
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory) -> str:
-    """An admin URL of the Postgres server the tests use."""
+def pg_server_url() -> Iterator[str]:
+    """An admin URL of the Postgres server the tests use: ``ADTECH_TEST_PG_URL``, or an embedded
+    server in its own temporary folder (not under pytest's basetemp, which another pytest run
+    may reset to owner-only access while the server, running as its own user, still needs it)."""
     url = os.environ.get(TEST_PG_URL)
     if url:
-        return url
-    return embedded_postgres_url(tmp_path_factory.mktemp("embedded-pg"))
+        yield url
+        return
+    folder = Path(tempfile.mkdtemp(prefix="adtech-test-pg-"))
+    # embedded-postgres keeps an inter-process lock file there until exit: outside the folder
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="adtech-test-run-"))
+    server_url = embedded_postgres_url(folder)
+    yield server_url
+    stop_embedded_postgres(folder)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -118,11 +118,6 @@ def test_rows_with_null_updated_at_and_created_at_load(postgres, clickhouse):
     assert_dims_equal_source(postgres, clickhouse)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dims are versioned by updated_at (ReplacingMergeTree(_version)): a row whose updated_at "
-    "moves backwards (clock skew, a backdated correction) is re-read but loses to its older copy in FINAL",
-)
 def test_an_update_dated_in_the_past_is_still_picked_up(postgres, clickhouse):
     """updated_at set by the application to an older time than the version already loaded."""
     seed(postgres)

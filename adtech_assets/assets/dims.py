@@ -1,10 +1,12 @@
 """Dimensions: ``dim_advertiser`` and ``dim_campaign``, ReplacingMergeTree tables by id.
 
 Each load is incremental and restart-safe: where to start is read from ClickHouse (the newest
-``_version`` and highest id loaded, and the Postgres snapshot taken before the previous read),
-never kept in memory. It picks up rows whose version is at or after that watermark, new ids
-without timestamps, and rows committed late by long transactions (invisible to the previous
-snapshot). Ids deleted at the source become tombstones, which ``FINAL`` hides.
+change time, ``coalesce(updated_at, created_at)``, and highest id loaded, and the Postgres
+snapshot taken before the previous read), never kept in memory. It picks up rows changed at or
+after that watermark, new ids without timestamps, and rows committed late by long transactions
+(invisible to the previous snapshot). Rows are versioned by the load's snapshot horizon, so the
+latest read wins even when ``updated_at`` moves backwards. Ids deleted at the source become
+tombstones, which ``FINAL`` hides.
 """
 
 
@@ -24,6 +26,7 @@ from dagster import (
 
 from adtech_assets.assets import CLICKHOUSE_ASSET
 from adtech_assets.assets.sources import source_key
+from adtech_assets.change_detection import snapshot_bounds
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 
 
@@ -73,13 +76,14 @@ def load_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickH
     with clickhouse.session() as ch:
         ch.apply_ddl()
         watermark = ch.query_arrow("ops/dim_watermark", table=spec.table, id_column=spec.id_column)
-        version, max_id = watermark["version"][0].as_py(), watermark["max_id"][0].as_py()
+        changed_at, max_id = watermark["changed_at"][0].as_py(), watermark["max_id"][0].as_py()
         previous_snapshot = ch.scalar("ops/load_state_get", source=spec.source)
         snapshot = postgres.fetch("current_snapshot")[0][0]  # before the read: may overlap, never miss
+        _, version = snapshot_bounds(snapshot)  # orders loads: the later read wins in FINAL
         changed = postgres.read_arrow(
             "dim_changes",
             {
-                "watermark": _as_naive_utc(version) if max_id else "-infinity",
+                "watermark": _as_naive_utc(changed_at) if max_id else "-infinity",
                 "max_id": max_id or 0,
                 "snapshot": previous_snapshot,
             },
@@ -87,18 +91,20 @@ def load_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickH
             columns=spec.source_columns,
         )
         changed = changed.rename_columns([spec.id_column if c == "id" else c for c in changed.column_names])
+        changed = changed.append_column("_version", pa.array([version] * changed.num_rows, pa.uint64()))
         upserted = ch.insert_arrow(spec.table, _decimals(changed, spec.decimals))
 
         source_ids = pl.from_arrow(postgres.read_arrow("source_ids", table=spec.source))
         loaded_ids = ch.query_df("ops/dim_live_ids", table=spec.table, id_column=spec.id_column)
         deleted = loaded_ids.join(source_ids, on="id", how="anti")["id"].to_list()
         if deleted:
-            ch.command("ops/dim_tombstones", table=spec.table, id_column=spec.id_column, ids=deleted)
+            ch.command("ops/dim_tombstones", table=spec.table, id_column=spec.id_column, ids=deleted, version=version)
         ch.command("ops/load_state_set", source=spec.source, snapshot=snapshot)
     return {
         "rows_upserted": upserted,
         "ids_deleted": len(deleted),
-        "watermark_before": str(version) if max_id else "none (first load)",
+        "watermark_before": str(changed_at) if max_id else "none (first load)",
+        "version": version,
     }
 
 

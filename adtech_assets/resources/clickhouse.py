@@ -305,6 +305,10 @@ def render(name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any] | Non
     return statement, values or None
 
 
-def _first_line(exc: Exception) -> str:
+def _first_line(exc: BaseException) -> str:
+    """The root cause's first line: a driver's wrapper text (URLs, query ids) says less than
+    e.g. ``[Errno 111] Connection refused`` at the bottom of its chain."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__

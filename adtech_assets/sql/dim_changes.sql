@@ -1,8 +1,8 @@
--- Rows of a dimension table changed since the last load: a version at or past the newest one
--- loaded, an id past the highest loaded (rows without timestamps), or written by a transaction
+-- Rows of a dimension table changed since the last load: a change time at or past the newest
+-- one loaded, an id past the highest loaded (rows without timestamps), or written by a transaction
 -- that the last load's snapshot could not see (a long transaction that committed late). The
 -- row's 32-bit xmin is widened to xid8 with the current epoch (wraparound-safe).
-SELECT {columns}, coalesce(updated_at, created_at, 'epoch') AS _version
+SELECT {columns}
 FROM {table}
 WHERE coalesce(updated_at, created_at, 'epoch') >= current_setting('adtech.watermark')::timestamp
    OR id > current_setting('adtech.max_id')::int

@@ -1,4 +1,5 @@
--- One row per campaign version; FINAL keeps the newest and hides deleted ids.
+-- One row per campaign version; FINAL keeps the newest and hides deleted ids (see dim_advertiser
+-- for _version).
 CREATE TABLE IF NOT EXISTS analytics.dim_campaign
 (
     campaign_id Int32,
@@ -10,7 +11,7 @@ CREATE TABLE IF NOT EXISTS analytics.dim_campaign
     advertiser_id Nullable(Int32),
     updated_at Nullable(DateTime64(6, 'UTC')),
     created_at Nullable(DateTime64(6, 'UTC')),
-    _version DateTime64(6, 'UTC'),
+    _version UInt64,
     _is_deleted UInt8 DEFAULT 0
 )
 ENGINE = ReplacingMergeTree(_version, _is_deleted)
