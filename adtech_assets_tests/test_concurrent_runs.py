@@ -15,7 +15,6 @@ import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from dagster import AssetSelection, DagsterInstance, DagsterRunStatus
 from dagster import materialize as materialize_in_process
 
@@ -110,7 +109,6 @@ def failed_checks(result) -> list[tuple[str, str]]:
     return [(e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations() if not e.passed]
 
 
-
 def test_a_run_succeeds_while_another_has_loaded_facts_but_not_yet_their_rollup(postgres, resources):
     """Run B has replaced day Y's facts and waits for the lock to rebuild Y's rollup; run A,
     loading day X, reaches its rollup check in between. A's days are consistent: A succeeds."""
@@ -124,7 +122,6 @@ def test_a_run_succeeds_while_another_has_loaded_facts_but_not_yet_their_rollup(
 
     run_a = load(resources, instance, FACTS_AND_ROLLUP, **{PARTITION: day_x.isoformat()})
     assert run_a.success, failed_checks(run_a)
-
 
 
 def test_a_run_succeeds_while_a_late_row_waits_for_its_day_to_reload(postgres, resources):
