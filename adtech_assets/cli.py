@@ -125,7 +125,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         say(f"seeded {counts}")
     code = cmd_sync(args)
     print_kpis(resources["clickhouse"])
-    where_things_live(resources)
+    where_things_live(resources, str(dagster_home()))
     return code
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions, EnvVar, in_process_executor
 
 from adtech_assets.assets.dims import dim_assets
 from adtech_assets.assets.facts import fact_assets
@@ -21,12 +21,18 @@ from adtech_assets.jobs import jobs
 from adtech_assets.reconciliation import reconcile_recent_days, reconcile_schedule
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.sensors import schedules, sensors
-from adtech_assets.settings import CLICKHOUSE_URL, PG_URL
+from adtech_assets.settings import CLICKHOUSE_URL, PG_URL, parse_clickhouse_url
 
 
 def _from_env(name: str) -> EnvVar | None:
     """``EnvVar(name)`` when it is set (the value stays out of config and logs), else None."""
     return EnvVar(name) if os.environ.get(name) else None
+
+
+def default_executor():
+    """In process on the embedded engine: its steps take turns on one file lock anyway, and a
+    process per step would add seconds of start-up each. Multiprocess against a server."""
+    return in_process_executor if parse_clickhouse_url(os.environ.get(CLICKHOUSE_URL)).is_embedded else None
 
 
 def build_resources() -> dict:
@@ -46,4 +52,5 @@ defs = Definitions(
     sensors=sensors,
     schedules=[*schedules, reconcile_schedule],
     resources=build_resources(),
+    executor=default_executor(),
 )

@@ -26,7 +26,7 @@ def print_kpis(clickhouse: ClickHouseResource, limit: int = 8) -> None:
                 print(frame.sort(order_by, descending=descending, nulls_last=True).head(limit))
 
 
-def where_things_live(resources: dict) -> None:
+def where_things_live(resources: dict, dagster_home: str) -> None:
     from adtech_assets.settings import redact_url
 
     pg_url = redact_url(resources["postgres"].resolved_url())
@@ -34,7 +34,7 @@ def where_things_live(resources: dict) -> None:
         "\nWhere things live:\n"
         f"  Postgres (source):   {pg_url}\n"
         f"  ClickHouse (target): {resources['clickhouse'].target.describe()}, database analytics\n"
-        "  Dagster run history: $DAGSTER_HOME (default .data/dagster)\n"
-        "\nOpen the UI:  DAGSTER_HOME=$PWD/.data/dagster uv run dagster dev   then http://127.0.0.1:3000\n"
+        f"  Dagster run history: {dagster_home}\n"
+        f"\nOpen the UI:  DAGSTER_HOME={dagster_home} uv run dagster dev   then http://127.0.0.1:3000\n"
         "Query:        uv run adtech sync   (another incremental pass) / see README 'Example queries'"
     )

@@ -2,7 +2,6 @@
 
 from dagster import AssetSelection, define_asset_job
 
-from adtech_assets.partitions import daily_partitions
 
 DIMS_AND_KPIS = AssetSelection.groups("dims", "kpis")
 DAILY = AssetSelection.groups("facts", "rollups")
@@ -15,7 +14,6 @@ refresh_dims_and_kpis = define_asset_job(
 load_days = define_asset_job(
     "load_days",
     selection=DAILY,
-    partitions_def=daily_partitions,
     description="Replace fact days from Postgres and rebuild their rollup days, with checks.",
 )
 

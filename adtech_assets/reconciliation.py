@@ -4,8 +4,9 @@ Deletes at the source and any drift in ClickHouse leave no new row to detect. On
 (``ADTECH_RECONCILE_CRON``, default hourly at :17) the ``reconcile_recent_days`` job compares
 per-day row counts in Postgres and ClickHouse over the last ``ADTECH_RECONCILE_LOOKBACK_DAYS``
 days (default 7), reloads the fact days that differ and rebuilds their rollup days, through the
-same code as the assets (recorded as their materializations), then reloads the dims, whose
-load turns ids deleted at the source into tombstones so they leave the dims and the views.
+same code as the assets (recorded as their materializations). Dimension deletes need no sweep:
+they move the tables' write counters, so ``postgres_changes`` requests the dims, whose load
+turns ids gone from the source into tombstones that leave the dims and the views.
 """
 
 from datetime import date, datetime, timedelta, timezone
@@ -19,7 +20,6 @@ from dagster import (
     op,
 )
 
-from adtech_assets.assets.dims import DIMS, load_dimension
 from adtech_assets.assets.facts import FACTS, FactSpec, load_fact_days
 from adtech_assets.assets.rollups import ROLLUP_KEY, rebuild_rollup_days
 from adtech_assets.partitions import daily_partitions
@@ -55,7 +55,7 @@ def differing_days(
     }
 
 
-@op(retry_policy=IO_RETRY, pool=CLICKHOUSE_POOL)
+@op(out={}, retry_policy=IO_RETRY, pool=CLICKHOUSE_POOL)
 def heal_recent_days(
     context: OpExecutionContext, postgres: PostgresResource, clickhouse: ClickHouseResource
 ):
@@ -75,13 +75,10 @@ def heal_recent_days(
         for day, rows in rebuild_rollup_days(ch, sorted(to_reload)).items():
             yield AssetMaterialization(ROLLUP_KEY, partition=day.isoformat(),
                                        metadata={"rollup_rows": rows, "reason": "reconciliation"})
-    for spec in DIMS:
-        yield AssetMaterialization(spec.key, metadata={**load_dimension(spec, postgres, clickhouse),
-                                                       "reason": "reconciliation"})
     context.log.info(f"checked {len(days)} day(s), reloaded {len(to_reload)}")
 
 
-@job(description="Compare recent days' row counts with Postgres; reload the days that differ; refresh dims.")
+@job(description="Compare recent days' row counts with Postgres; reload the days that differ.")
 def reconcile_recent_days():
     heal_recent_days()
 

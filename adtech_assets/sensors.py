@@ -120,12 +120,17 @@ def postgres_changes(context: SensorEvaluationContext, postgres: PostgresResourc
 def rollup_follows_facts(context: SensorEvaluationContext):
     after = int(context.cursor or 0)
     stale: set[str] = set()
-    newest = after
+    newest, hold = after, None
     for spec in FACTS:
         records = context.instance.fetch_materializations(
             AssetRecordsFilter(asset_key=spec.key, after_storage_id=after), limit=1000, ascending=True
         ).records
         for record in records:
+            run = context.instance.get_run_by_id(record.run_id)
+            if run is not None and not run.is_finished:
+                # its own rollup step may still come: look again once the run has ended
+                hold = record.storage_id - 1 if hold is None else min(hold, record.storage_id - 1)
+                continue
             newest = max(newest, record.storage_id)
             partition = record.partition_key
             if partition is None:
@@ -137,12 +142,13 @@ def rollup_follows_facts(context: SensorEvaluationContext):
             ).records
             if not rollup:
                 stale.add(partition)
-    days = [date.fromisoformat(p) for p in stale]
+    days = sorted(date.fromisoformat(p) for p in stale)
     requests = [
         range_run_request(first, last, "facts newer than rollup", assets=[ROLLUP_KEY])
         for first, last in day_ranges(days)
     ]
-    return SensorResult(run_requests=requests, cursor=str(newest))
+    cursor = newest if hold is None else min(newest, hold)
+    return SensorResult(run_requests=requests, cursor=str(cursor))
 
 
 def _scheduled_sync_defs() -> list:

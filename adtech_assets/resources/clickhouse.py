@@ -81,7 +81,7 @@ class ClickHouseSession:
         self.client.raw_insert(
             f"{DATABASE}.{validate_identifier(table, 'table')}",
             column_names=data.schema.names,
-            insert_block=sink.getvalue().to_pybytes(),
+            insert_block=memoryview(sink.getvalue()),  # no copy into a bytes object
             fmt="ArrowStream",
         )
         return data.num_rows
