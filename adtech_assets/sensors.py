@@ -12,8 +12,8 @@
 ``rollup_follows_facts``: when fact days are materialized without their rollup days (a fact-only
 backfill from the UI, a hand-launched day), requests those rollup days, whatever their age.
 
-``scheduled_sync`` (only when ``ADTECH_SYNC_CRON`` is set): the same pass at fixed times, its
-cursor kept in the Dagster instance.
+``scheduled_sync`` and ``scheduled_dims`` (only when ``ADTECH_SYNC_CRON`` is set): the same pass
+at fixed times, the change cursor kept in the Dagster instance.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from dagster import (
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
     SensorResult,
@@ -152,6 +153,8 @@ def rollup_follows_facts(context: SensorEvaluationContext):
 
 
 def _scheduled_sync_defs() -> list:
+    """With ``ADTECH_SYNC_CRON``: the sensor's pass at fixed times, as two schedules (a schedule
+    targets one job): the changed fact days, and the (incremental) dims with the views."""
     cron = sync_cron()
     if not cron:
         return []
@@ -161,18 +164,28 @@ def _scheduled_sync_defs() -> list:
         cron_schedule=cron,
         execution_timezone="UTC",
         default_status=DefaultScheduleStatus.RUNNING,
-        jobs=[load_days, refresh_dims_and_kpis],
-        description=f"The postgres_changes pass at fixed times ({cron}).",
+        job=load_days,
+        description=f"The fact days changed in Postgres, at fixed times ({cron}).",
     )
     def scheduled_sync(context: ScheduleEvaluationContext, postgres: PostgresResource):
         storage = context.instance.run_storage
         cursor = ChangeCursor.from_json(storage.get_cursor_values({SCHEDULE_CURSOR_KEY}).get(SCHEDULE_CURSOR_KEY))
+        cursor.counters = {}  # every scheduled pass looks, whatever the write counters say
         plan = plan_sync(postgres, cursor)
         _result(plan, context.log)
         storage.set_cursor_values({SCHEDULE_CURSOR_KEY: plan.cursor.to_json()})
-        return plan.run_requests or SkipReason("no source rows changed")
+        days = [r for r in plan.run_requests if r.job_name == load_days.name]
+        return days or SkipReason("no fact rows changed")
 
-    return [scheduled_sync]
+    scheduled_dims = ScheduleDefinition(
+        name="scheduled_dims",
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        default_status=DefaultScheduleStatus.RUNNING,
+        job=refresh_dims_and_kpis,
+        description=f"The incremental dims and the KPI views, at fixed times ({cron}).",
+    )
+    return [scheduled_sync, scheduled_dims]
 
 
 sensors = [postgres_changes, rollup_follows_facts]

@@ -1,0 +1,82 @@
+"""Automation besides the change sensor: the reconciliation sweep heals days whose counts
+drifted (deletes at the source leave nothing to detect), rollup days follow fact days that
+were loaded without them, and the optional cron schedule runs the same pass as the sensor."""
+
+from datetime import datetime, timedelta, timezone
+
+from dagster import DagsterInstance, build_schedule_context, build_sensor_context, instance_for_test
+
+from adtech_assets.definitions import defs
+from adtech_assets.reconciliation import reconcile_recent_days
+from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets.sensors import _scheduled_sync_defs, rollup_follows_facts
+from adtech_assets_tests.helpers import ch_command, ch_day_count, materialize_day, pg_day_count, pg_execute, sync
+
+TODAY = datetime.now(timezone.utc).date()
+
+
+def seed(postgres) -> None:
+    seed_batch(postgres, advertisers=2, campaigns=6, impressions=1500, ctr=0.1,
+               window=SeedWindow.last_days(3), seed=0.3)
+
+
+def test_sweep_reloads_days_whose_counts_differ(postgres, clickhouse, resources):
+    seed(postgres)
+    assert sync(resources).ok
+    deleted_day, tampered_day = TODAY - timedelta(days=1), TODAY - timedelta(days=2)
+    pg_execute(postgres, "DELETE FROM clicks WHERE created_at::date = %s", (deleted_day,))
+    pg_execute(postgres, "DELETE FROM impressions WHERE created_at::date = %s AND id %% 3 = 0", (deleted_day,))
+    ch_command(clickhouse, "ALTER TABLE analytics.fact_impressions DELETE WHERE event_date = {d:Date} "
+                           "AND impression_id % 5 = 0 SETTINGS mutations_sync = 2", d=tampered_day)
+    assert ch_day_count(clickhouse, "fact_impressions", deleted_day) != pg_day_count(postgres, "impressions", deleted_day)
+
+    instance = DagsterInstance.ephemeral()
+    result = reconcile_recent_days.execute_in_process(resources=resources, instance=instance)
+
+    assert result.success
+    for day in (deleted_day, tampered_day, TODAY):
+        for table, fact in (("impressions", "fact_impressions"), ("clicks", "fact_clicks")):
+            assert ch_day_count(clickhouse, fact, day) == pg_day_count(postgres, table, day), (fact, day)
+    reloaded = {e.partition for e in result.asset_materializations_for_node("heal_recent_days")}
+    assert reloaded == {deleted_day.isoformat(), tampered_day.isoformat()}, "only the differing days reload"
+    assert sync(resources).ok, "facts, rollup and checks agree again"
+
+
+def test_rollup_days_follow_fact_days_loaded_without_them(postgres, resources):
+    seed(postgres)
+    instance = DagsterInstance.ephemeral()
+    day = TODAY - timedelta(days=1)
+    materialize_day(resources, "fact_impressions", day, instance)
+
+    context = build_sensor_context(instance=instance, definitions=defs)
+    result = rollup_follows_facts.evaluate_tick(context)
+    assert [(r.partition_key, [k.to_user_string() for k in r.asset_selection]) for r in result.run_requests] == [
+        (day.isoformat(), ["analytics/agg_campaign_daily"])
+    ]
+
+    materialize_day(resources, "agg_campaign_daily", day, instance)
+    later = rollup_follows_facts.evaluate_tick(build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs))
+    assert later.run_requests == [], "a rollup newer than its facts is not requested again"
+
+
+def test_cron_schedule_requests_what_changed(postgres, monkeypatch):
+    monkeypatch.setenv("ADTECH_SYNC_CRON", "*/10 * * * *")
+    schedule, dims = _scheduled_sync_defs()
+    assert schedule.cron_schedule == dims.cron_schedule == "*/10 * * * *"
+    assert dims.job_name == "refresh_dims_and_kpis"
+    seed(postgres)
+
+    with instance_for_test() as instance:  # schedules keep their cursor in a persistent instance
+
+        def evaluate():
+            context = build_schedule_context(
+                instance=instance, resources={"postgres": postgres},
+                scheduled_execution_time=datetime.now(timezone.utc), repository_def=defs.get_repository_def(),
+            )
+            return schedule.evaluate_tick(context)
+
+        first = evaluate()
+        days = {r.partition_key or r.tags.get("dagster/asset_partition_range_start") for r in first.run_requests}
+        assert {r.job_name for r in first.run_requests} <= {"load_days", None}
+        assert (TODAY - timedelta(days=3)).isoformat() in days
+        assert not evaluate().run_requests, "its cursor persisted in the instance: nothing new"
