@@ -87,7 +87,7 @@ def plan_sync(postgres: PostgresResource, cursor: ChangeCursor) -> SyncPlan:
     return SyncPlan(requests, advanced, inside, outside)
 
 
-def _result(plan: SyncPlan, log) -> None:
+def _warn_outside_partitions(plan: SyncPlan, log) -> None:
     if plan.outside_partitions:
         log.warning(f"{len(plan.outside_partitions)} changed day(s) fall outside the partitions: "
                     f"{[d.isoformat() for d in plan.outside_partitions[:5]]} (see check no_rows_outside_partitions)")
@@ -105,7 +105,7 @@ def postgres_changes(context: SensorEvaluationContext, postgres: PostgresResourc
         plan = plan_sync(postgres, ChangeCursor.from_json(context.cursor))
     except AdtechError as exc:
         return SkipReason(str(exc))
-    _result(plan, context.log)
+    _warn_outside_partitions(plan, context.log)
     if not plan.run_requests:
         return SensorResult(skip_reason="no source rows changed", cursor=plan.cursor.to_json())
     return SensorResult(run_requests=plan.run_requests, cursor=plan.cursor.to_json())
@@ -159,11 +159,15 @@ def _scheduled_sync_defs() -> list:
     if not cron:
         return []
 
+    at_fixed_times = {
+        "cron_schedule": cron,
+        "execution_timezone": "UTC",
+        "default_status": DefaultScheduleStatus.RUNNING,
+    }
+
     @schedule(
         name="scheduled_sync",
-        cron_schedule=cron,
-        execution_timezone="UTC",
-        default_status=DefaultScheduleStatus.RUNNING,
+        **at_fixed_times,
         job=load_days,
         description=f"The fact days changed in Postgres, at fixed times ({cron}).",
     )
@@ -172,16 +176,14 @@ def _scheduled_sync_defs() -> list:
         cursor = ChangeCursor.from_json(storage.get_cursor_values({SCHEDULE_CURSOR_KEY}).get(SCHEDULE_CURSOR_KEY))
         cursor.counters = {}  # every scheduled pass looks, whatever the write counters say
         plan = plan_sync(postgres, cursor)
-        _result(plan, context.log)
+        _warn_outside_partitions(plan, context.log)
         storage.set_cursor_values({SCHEDULE_CURSOR_KEY: plan.cursor.to_json()})
         days = [r for r in plan.run_requests if r.job_name == load_days.name]
         return days or SkipReason("no fact rows changed")
 
     scheduled_dims = ScheduleDefinition(
         name="scheduled_dims",
-        cron_schedule=cron,
-        execution_timezone="UTC",
-        default_status=DefaultScheduleStatus.RUNNING,
+        **at_fixed_times,
         job=refresh_dims_and_kpis,
         description=f"The incremental dims and the KPI views, at fixed times ({cron}).",
     )
