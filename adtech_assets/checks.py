@@ -31,7 +31,7 @@ from adtech_assets.assets.facts import FACTS, FactSpec
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.partitions import daily_partitions
 from adtech_assets.resources import ClickHouseResource, PostgresResource
-from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
+from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL, ClickHouseSession
 
 ROW_COUNTS_MATCH_POSTGRES = "row_counts_match_postgres"
 NO_ROWS_OUTSIDE_PARTITIONS = "no_rows_outside_partitions"
@@ -44,20 +44,28 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time())
 
 
+def fact_day_counts(
+    spec: FactSpec, days: list[date], postgres: PostgresResource, ch: ClickHouseSession, max_id: int
+) -> tuple[dict[date, int], dict[date, int]]:
+    """Rows per day over [min(days), max(days) + 1) in Postgres (ids up to ``max_id``) and in
+    ClickHouse: the counts every reconciliation compares."""
+    start, end = min(days), max(days) + timedelta(days=1)
+    ch_rows = ch.query_arrow("checks/fact_day_counts", table=spec.table, start=start, end=end)
+    pg_counts = dict(postgres.fetch(
+        "event_day_counts", table=spec.source,
+        params={"start": _midnight(start), "end": _midnight(end), "max_id": max_id},
+    ))
+    return pg_counts, {row["day"]: row["rows"] for row in ch_rows.to_pylist()}
+
+
 def compare_fact_days(
     spec: FactSpec, days: list[date], postgres: PostgresResource, clickhouse: ClickHouseResource
 ) -> AssetCheckResult:
     if not days:
         return AssetCheckResult(passed=True, metadata={"days_checked": 0})
-    start, end = min(days), max(days) + timedelta(days=1)
     with clickhouse.session() as ch:
         max_id = ch.scalar("checks/max_id", table=spec.table, id_column=spec.id_column) or 0
-        ch_rows = ch.query_arrow("checks/fact_day_counts", table=spec.table, start=start, end=end)
-    ch_counts = {row["day"]: row["rows"] for row in ch_rows.to_pylist()}
-    pg_counts = dict(
-        postgres.fetch("event_day_counts", table=spec.source,
-                       params={"start": _midnight(start), "end": _midnight(end), "max_id": max_id})
-    )
+        pg_counts, ch_counts = fact_day_counts(spec, days, postgres, ch, max_id)
     mismatches = [
         {"day": day.isoformat(), "postgres": pg_counts.get(day, 0), "clickhouse": ch_counts.get(day, 0)}
         for day in sorted(days)

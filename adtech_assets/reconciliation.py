@@ -22,6 +22,7 @@ from dagster import (
 
 from adtech_assets.assets.facts import FACTS, FactSpec, load_fact_days
 from adtech_assets.assets.rollups import ROLLUP_KEY, rebuild_rollup_days
+from adtech_assets.checks import fact_day_counts
 from adtech_assets.partitions import daily_partitions
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL, ClickHouseSession
@@ -38,16 +39,7 @@ def differing_days(
     spec: FactSpec, days: list[date], postgres: PostgresResource, ch: ClickHouseSession
 ) -> dict[date, tuple[int, int]]:
     """Days whose Postgres and ClickHouse row counts differ: {day: (postgres, clickhouse)}."""
-    start, end = min(days), max(days) + timedelta(days=1)
-    ch_counts = {
-        row["day"]: row["rows"]
-        for row in ch.query_arrow("checks/fact_day_counts", table=spec.table, start=start, end=end).to_pylist()
-    }
-    pg_counts = dict(postgres.fetch(
-        "event_day_counts", table=spec.source,
-        params={"start": datetime.combine(start, datetime.min.time()),
-                "end": datetime.combine(end, datetime.min.time()), "max_id": 2**31 - 1},
-    ))
+    pg_counts, ch_counts = fact_day_counts(spec, days, postgres, ch, max_id=2**31 - 1)  # every id
     return {
         day: (pg_counts.get(day, 0), ch_counts.get(day, 0))
         for day in days
