@@ -66,14 +66,16 @@ def test_cron_schedule_requests_what_changed(postgres, monkeypatch):
     assert dims.job_name == "refresh_dims_and_kpis"
     seed(postgres)
 
-    with instance_for_test() as instance:  # schedules keep their cursor in a persistent instance
+    # Schedules keep their cursor in a persistent instance. Each evaluation context is closed
+    # (`with`) so that it releases what it entered, instead of leaving it to later tests.
+    with instance_for_test() as instance:
 
         def evaluate():
-            context = build_schedule_context(
+            with build_schedule_context(
                 instance=instance, resources={"postgres": postgres},
                 scheduled_execution_time=datetime.now(timezone.utc), repository_def=defs.get_repository_def(),
-            )
-            return schedule.evaluate_tick(context)
+            ) as context:
+                return schedule.evaluate_tick(context)
 
         first = evaluate()
         days = {r.partition_key or r.tags.get("dagster/asset_partition_range_start") for r in first.run_requests}
