@@ -15,7 +15,6 @@ a transaction left open for a long time holds the mark back until it ends.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
@@ -40,34 +39,20 @@ class TableCursor:
 
 @dataclass
 class ChangeCursor:
-    """State between passes, kept as JSON in a Dagster sensor cursor, the instance's cursor
-    store (schedule) or ClickHouse (``adtech sync``): per event table its snapshot and
-    checkpoints, and the tables' write counters seen last."""
+    """Per event table, the snapshot and checkpoints of the last look (kept by the planner in
+    ClickHouse, ``analytics.load_state``)."""
 
     tables: dict[str, TableCursor] = field(default_factory=dict)
-    counters: dict[str, int] = field(default_factory=dict)
 
-    def to_json(self) -> str:
-        return json.dumps({
-            "tables": {name: asdict(cursor) for name, cursor in self.tables.items()},
-            "counters": self.counters,
-        })
+    def to_dict(self) -> dict:
+        return {name: asdict(cursor) for name, cursor in self.tables.items()}
 
     @classmethod
-    def from_json(cls, text: str | None) -> "ChangeCursor":
-        if not text:
-            return cls()
-        raw = json.loads(text)
-        return cls(
-            tables={
-                name: TableCursor(
-                    snapshot=value["snapshot"],
-                    checkpoints=[Checkpoint(**c) for c in value["checkpoints"]],
-                )
-                for name, value in raw.get("tables", {}).items()
-            },
-            counters=raw.get("counters", {}),
-        )
+    def from_dict(cls, raw: dict) -> "ChangeCursor":
+        return cls(tables={
+            name: TableCursor(snapshot=value["snapshot"], checkpoints=[Checkpoint(**c) for c in value["checkpoints"]])
+            for name, value in raw.items()
+        })
 
 
 def snapshot_bounds(snapshot: str) -> tuple[int, int]:
@@ -92,23 +77,26 @@ def low_water_id(cursor: TableCursor) -> int:
     return cursor.checkpoints[eligible[-1] - 1].max_id
 
 
-def detect_changed_days(
-    postgres: PostgresResource, table: str, cursor: TableCursor | None
-) -> tuple[set[date], TableCursor]:
-    """Days of ``table`` with rows changed since ``cursor`` (all days with rows when None)."""
-    with postgres.connect() as conn:
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        with conn.transaction():
-            snapshot, _xmin, xmax, max_id = conn.execute(table_query("detect_snapshot", table)).fetchone()
-            if cursor is None:
-                rows = conn.execute(table_query("days_with_rows", table)).fetchall()
-            else:
-                rows = conn.execute(
-                    table_query("days_changed_since", table),
-                    {"low_id": low_water_id(cursor), "previous_snapshot": cursor.snapshot},
-                ).fetchall()
+def take_snapshot(conn: psycopg.Connection, table: str) -> tuple[str, int, int]:
+    """(snapshot, xmax, highest id) of the caller's REPEATABLE READ transaction: run it first,
+    so every later query of the transaction sees exactly this snapshot."""
+    snapshot, _xmin, xmax, max_id = conn.execute(table_query("detect_snapshot", table)).fetchone()
+    return snapshot, xmax, max_id
+
+
+def changed_days_since(conn: psycopg.Connection, table: str, cursor: TableCursor) -> set[date]:
+    """Days of ``table`` holding rows written by transactions ``cursor``'s snapshot could not see."""
+    rows = conn.execute(
+        table_query("days_changed_since", table),
+        {"low_id": low_water_id(cursor), "previous_snapshot": cursor.snapshot},
+    ).fetchall()
+    return {day for (day,) in rows}
+
+
+def advance(cursor: TableCursor | None, snapshot: str, xmax: int, max_id: int) -> TableCursor:
+    """The cursor after a look under ``snapshot``."""
     checkpoints = [*(cursor.checkpoints if cursor else []), Checkpoint(max_id=max_id, xmax=xmax)]
-    return {day for (day,) in rows}, TableCursor(snapshot=snapshot, checkpoints=_prune(checkpoints, snapshot))
+    return TableCursor(snapshot=snapshot, checkpoints=_prune(checkpoints, snapshot))
 
 
 def _prune(checkpoints: list[Checkpoint], snapshot: str) -> list[Checkpoint]:

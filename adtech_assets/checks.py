@@ -1,24 +1,21 @@
-"""Asset checks: row-count reconciliation between Postgres and ClickHouse.
+"""Asset checks: the data in ClickHouse against Postgres, judged on content fingerprints.
 
-- facts: for each day checked, Postgres rows in [day, day + 1) equal
-  ClickHouse rows for that day (blocking: a mismatch stops the rollup and KPI refresh);
-  rows no partition can hold (before the first day, in the future, no created_at) are reported.
+- facts: per day judged, the Postgres fingerprint of [day, day + 1) (ids up to the highest
+  loaded, so rows that arrive after a load are not a difference) equals ClickHouse's (blocking:
+  a difference stops the rollup and the KPI refresh); rows no partition can hold are reported.
 - dims: distinct ids in Postgres equal ClickHouse rows after deduplication (blocking).
-- rollup: per-day totals equal the facts' row counts (blocking).
+- rollup: per day, its totals equal what its facts' fingerprints imply (blocking).
 
-The days checked are the run's own days in a partitioned run, every materialized day otherwise.
-
-Postgres counts are bounded by the highest id loaded, so rows that arrive after a load are not
-reported as a mismatch; a late commit of a lower id is, until its day is reloaded.
-Metadata always shows both counts.
+A partitioned run judges its own days. A run of checks alone (``dagster asset check``, the UI)
+judges every day present on either side: the Postgres days inside the partitions and every day
+ClickHouse holds. No Dagster run history is consulted. Metadata shows both sides.
 """
 
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from dagster import (
     AssetCheckExecutionContext,
-    AssetKey,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetChecksDefinition,
@@ -28,8 +25,17 @@ from dagster import (
 
 from adtech_assets.assets.dims import DIMS, DimSpec
 from adtech_assets.assets.facts import FACTS, FactSpec
-from adtech_assets.assets.rollups import ROLLUP_KEY
-from adtech_assets.partitions import daily_partitions
+from adtech_assets.assets.rollups import ROLLUP_KEY, ROLLUP_TABLE
+from adtech_assets.fingerprints import (
+    FACT_COLUMNS,
+    Fingerprint,
+    clickhouse_day_fingerprints,
+    postgres_day_fingerprints,
+    rollup_day_fingerprints,
+    rollup_expected_from_facts,
+    rollup_totals,
+)
+from adtech_assets.partitions import partition_window
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL, ClickHouseSession
 
@@ -38,65 +44,72 @@ NO_ROWS_OUTSIDE_PARTITIONS = "no_rows_outside_partitions"
 IDS_MATCH_POSTGRES = "ids_match_postgres"
 TOTALS_MATCH_FACTS = "totals_match_facts"
 MAX_LISTED = 20
+# Every day a ClickHouse Date can hold: "all days" for a checks-only run.
+ALL_DAYS = (date(1970, 1, 1), date(2149, 6, 6))
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time())
+def _range(days: list[date] | None) -> tuple[date, date]:
+    return ALL_DAYS if days is None else (min(days), max(days) + timedelta(days=1))
 
 
-def fact_day_counts(
-    spec: FactSpec, days: list[date], postgres: PostgresResource, ch: ClickHouseSession, max_id: int
-) -> tuple[dict[date, int], dict[date, int]]:
-    """Rows per day over [min(days), max(days) + 1) in Postgres (ids up to ``max_id``) and in
-    ClickHouse: the counts every reconciliation compares."""
-    start, end = min(days), max(days) + timedelta(days=1)
-    ch_rows = ch.query_arrow("checks/fact_day_counts", table=spec.table, start=start, end=end)
-    pg_counts = dict(postgres.fetch(
-        "event_day_counts", table=spec.source,
-        params={"start": _midnight(start), "end": _midnight(end), "max_id": max_id},
-    ))
-    return pg_counts, {row["day"]: row["rows"] for row in ch_rows.to_pylist()}
+def fact_fingerprints(
+    spec: FactSpec, days: list[date] | None, postgres: PostgresResource, ch: ClickHouseSession, max_id: int
+) -> tuple[list[date], dict[date, Fingerprint], dict[date, Fingerprint]]:
+    """The days judged, and Postgres's (ids up to ``max_id``) and ClickHouse's fingerprints of
+    them. ``days=None``: every ClickHouse day and every Postgres day inside the partitions."""
+    start, end = _range(days)
+    ch_days = clickhouse_day_fingerprints(ch, spec.table, spec.id_column, start, end)
+    if days is None:
+        first, last = partition_window()
+        start, end = min([first, *ch_days]), max([last, *(d + timedelta(days=1) for d in ch_days)])
+    with postgres.connect() as conn:
+        pg_days = postgres_day_fingerprints(conn, spec.source, start, end, max_id)
+    if days is None:
+        first, last = partition_window()
+        days = sorted(set(ch_days) | {d for d in pg_days if first <= d < last})
+    return days, pg_days, ch_days
 
 
 def compare_fact_days(
-    spec: FactSpec, days: list[date], postgres: PostgresResource, clickhouse: ClickHouseResource
+    spec: FactSpec, days: list[date] | None, postgres: PostgresResource, clickhouse: ClickHouseResource
 ) -> AssetCheckResult:
-    if not days:
+    if days == []:
         return AssetCheckResult(passed=True, metadata={"days_checked": 0})
     with clickhouse.session() as ch:
         max_id = ch.scalar("checks/max_id", table=spec.table, id_column=spec.id_column) or 0
-        pg_counts, ch_counts = fact_day_counts(spec, days, postgres, ch, max_id)
+        days, pg_days, ch_days = fact_fingerprints(spec, days, postgres, ch, max_id)
+    empty = Fingerprint.empty()
     mismatches = [
-        {"day": day.isoformat(), "postgres": pg_counts.get(day, 0), "clickhouse": ch_counts.get(day, 0)}
-        for day in sorted(days)
-        if pg_counts.get(day, 0) != ch_counts.get(day, 0)
+        {"day": day.isoformat(), "postgres_rows": pg_days.get(day, empty).rows,
+         "clickhouse_rows": ch_days.get(day, empty).rows,
+         "postgres": pg_days.get(day, empty).text, "clickhouse": ch_days.get(day, empty).text}
+        for day in days
+        if pg_days.get(day, empty) != ch_days.get(day, empty)
     ]
     return AssetCheckResult(
         passed=not mismatches,
         metadata={
             "days_checked": len(days),
-            "postgres_rows": sum(pg_counts.get(d, 0) for d in days),
-            "clickhouse_rows": sum(ch_counts.get(d, 0) for d in days),
+            "postgres_rows": sum(pg_days.get(d, empty).rows for d in days),
+            "clickhouse_rows": sum(ch_days.get(d, empty).rows for d in days),
             "mismatched_days": len(mismatches),
             "mismatches": MetadataValue.json(mismatches[:MAX_LISTED]),
+            "fingerprint_columns": ", ".join(FACT_COLUMNS),
             "highest_id_loaded": max_id,
         },
         description=(
-            f"{len(mismatches)} day(s) differ, first {mismatches[0]}: reload them"
-            if mismatches else None
+            f"{len(mismatches)} day(s) differ from Postgres, first {mismatches[0]['day']}: "
+            "`adtech sync` reloads them" if mismatches else None
         ),
     )
 
 
-def checked_days(context: AssetCheckExecutionContext, key: AssetKey) -> list[date]:
-    """In a run of some days (a partition or a range), those days: a run judges what it loaded,
-    not days that other runs are loading or are queued to reload. Otherwise (a checks-only
-    run, as ``adtech sync`` ends with) every day Dagster has materialized."""
+def checked_days(context: AssetCheckExecutionContext) -> list[date] | None:
+    """A partitioned run's own days (a run judges what it loaded, not days other runs are
+    loading); None, meaning every day on either side, for a run of checks alone."""
     if context.has_partition_key or context.has_partition_key_range:
-        keys = context.partition_keys
-    else:
-        keys = context.instance.get_materialized_partitions(key)
-    return sorted(date.fromisoformat(k) for k in keys)
+        return sorted(date.fromisoformat(k) for k in context.partition_keys)
+    return None
 
 
 def _fact_row_count_check(spec: FactSpec) -> AssetChecksDefinition:
@@ -105,12 +118,12 @@ def _fact_row_count_check(spec: FactSpec) -> AssetChecksDefinition:
         name=ROW_COUNTS_MATCH_POSTGRES,
         blocking=True,
         pool=CLICKHOUSE_POOL,
-        description="Per materialized day: Postgres rows in [day, day+1) = ClickHouse rows of that day.",
+        description="Per day: the Postgres content fingerprint of [day, day+1) = ClickHouse's.",
     )
     def _check(
         context: AssetCheckExecutionContext, postgres: PostgresResource, clickhouse: ClickHouseResource
     ) -> AssetCheckResult:
-        return compare_fact_days(spec, checked_days(context, spec.key), postgres, clickhouse)
+        return compare_fact_days(spec, checked_days(context), postgres, clickhouse)
 
     return _check
 
@@ -122,11 +135,10 @@ def _outside_partitions_check(spec: FactSpec) -> AssetChecksDefinition:
         description="Source rows that no daily partition holds (before the start, future, no created_at).",
     )
     def _check(postgres: PostgresResource) -> AssetCheckResult:
-        keys = daily_partitions.get_partition_keys()
-        start = _midnight(date.fromisoformat(keys[0]))
-        end = _midnight(date.fromisoformat(keys[-1]) + timedelta(days=1))
+        first, last = partition_window()
         (without, before, after), = postgres.fetch(
-            "events_outside_partitions", table=spec.source, params={"start": start, "end": end}
+            "events_outside_partitions", table=spec.source,
+            params={"start": datetime.combine(first, time()), "end": datetime.combine(last, time())},
         )
         outside = without + before + after
         return AssetCheckResult(
@@ -136,8 +148,8 @@ def _outside_partitions_check(spec: FactSpec) -> AssetChecksDefinition:
                 "rows_without_created_at": without,
                 "rows_before_first_day": before,
                 "rows_after_last_day": after,
-                "first_day": keys[0],
-                "last_day": keys[-1],
+                "first_day": first.isoformat(),
+                "last_day": (last - timedelta(days=1)).isoformat(),
             },
             description=(
                 f"{outside} {spec.source} row(s) fall outside the partitions: set "
@@ -181,19 +193,23 @@ def _dimension_check(spec: DimSpec) -> AssetChecksDefinition:
     name=TOTALS_MATCH_FACTS,
     blocking=True,
     pool=CLICKHOUSE_POOL,
-    description="Per day: rollup impressions and clicks = fact_impressions and fact_clicks rows.",
+    description="Per day: rollup events and their campaign sums = those of fact_impressions and fact_clicks.",
 )
 def rollup_totals_match_facts(context: AssetCheckExecutionContext, clickhouse: ClickHouseResource) -> AssetCheckResult:
-    days = checked_days(context, ROLLUP_KEY)
-    if not days:
-        return AssetCheckResult(passed=True, metadata={"days_checked": 0})
+    days = checked_days(context)
+    start, end = _range(days)
+    impressions, clicks = FACTS
     with clickhouse.session() as ch:
-        differing = ch.query_arrow(
-            "checks/rollup_vs_facts", start=min(days), end=max(days) + timedelta(days=1)
-        ).to_pylist()
-    differing = [row for row in differing if row["day"] in set(days)]
-    for row in differing:
-        row["day"] = row["day"].isoformat()
+        rollup = rollup_day_fingerprints(ch, ROLLUP_TABLE, start, end)
+        facts = [clickhouse_day_fingerprints(ch, spec.table, spec.id_column, start, end) for spec in (impressions, clicks)]
+    if days is None:
+        days = sorted(set(rollup) | set(facts[0]) | set(facts[1]))
+    differing = []
+    for day in days:
+        expected = rollup_expected_from_facts(facts[0].get(day, Fingerprint.empty()), facts[1].get(day, Fingerprint.empty()))
+        actual = rollup_totals(rollup.get(day, Fingerprint.empty(5)))
+        if actual != expected:
+            differing.append({"day": day.isoformat(), "rollup": actual, "facts": expected})
     return AssetCheckResult(
         passed=not differing,
         metadata={

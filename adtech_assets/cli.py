@@ -90,8 +90,9 @@ def _report_sync(report) -> int:
     for error in report.errors:
         print(f"STEP FAILED {error}", file=sys.stderr)
     if report.days_outside_partitions:
-        print(f"note: {len(report.days_outside_partitions)} changed day(s) fall outside the partitions "
-              f"(ADTECH_PARTITIONS_START / future); see check no_rows_outside_partitions", file=sys.stderr)
+        print(f"note: {len(report.days_outside_partitions)} pending day(s) fall outside the partitions "
+              f"(ADTECH_PARTITIONS_START / future): they load once the partitions hold them; "
+              f"see check no_rows_outside_partitions", file=sys.stderr)
     passed = sum(c.passed for c in report.checks)
     say(f"sync: {len(report.days_loaded)} day(s) loaded, {passed}/{len(report.checks)} checks passed, "
         f"KPIs {'refreshed' if report.kpis_refreshed else 'NOT refreshed'} ({len(report.run_ids)} Dagster runs)")
@@ -106,7 +107,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     home = dagster_home()
     with DagsterInstance.get() as instance:
         say(f"Dagster instance: {home}")
-        report = run_sync(instance, _resources(), say)
+        report = run_sync(instance, _resources(), say, full=getattr(args, "full", False))
     return _report_sync(report)
 
 
@@ -133,7 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adtech", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply the Postgres migrations (idempotent)").set_defaults(func=cmd_migrate)
-    sub.add_parser("sync", help="one incremental pass: dims, changed days, rollups, checks, views").set_defaults(func=cmd_sync)
+    sync = sub.add_parser("sync", help="one pass that makes ClickHouse equal Postgres: dims, changed days, rollups, checks, views")
+    sync.add_argument("--full", action="store_true",
+                      help="fingerprint every day in Postgres, whatever its write counters say")
+    sync.set_defaults(func=cmd_sync)
 
     def sample_options(p: argparse.ArgumentParser, impressions: int) -> None:
         p.add_argument("--advertisers", type=int, default=20, help="advertisers per batch")

@@ -18,7 +18,7 @@ from adtech_assets.assets.rollups import agg_campaign_daily
 from adtech_assets.assets.sources import source_assets
 from adtech_assets.checks import asset_checks
 from adtech_assets.jobs import jobs
-from adtech_assets.reconciliation import reconcile_recent_days, reconcile_schedule
+from adtech_assets.reconciliation import reconcile_schedule
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.sensors import schedules, sensors
 from adtech_assets.settings import CLICKHOUSE_URL, PG_URL, parse_clickhouse_url
@@ -48,7 +48,7 @@ ALL_CHECKS = asset_checks
 defs = Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[*jobs, reconcile_recent_days],
+    jobs=jobs,
     sensors=sensors,
     schedules=[*schedules, reconcile_schedule],
     resources=build_resources(),

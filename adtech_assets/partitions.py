@@ -49,3 +49,11 @@ def days_between(first: date, last: date) -> list[date]:
 def run_days(context: AssetExecutionContext) -> list[date]:
     """The days a run targets: one partition key, or every key of a single-run range."""
     return [date.fromisoformat(key) for key in context.partition_keys]
+
+
+def partition_window() -> tuple[date, date]:
+    """[first day, last day + 1) of the partitions as they stand now (empty when the start
+    lies in the future)."""
+    first = date.fromisoformat(daily_partitions.start.date().isoformat())
+    last = daily_partitions.get_last_partition_key()
+    return first, (date.fromisoformat(last) + timedelta(days=1)) if last else first

@@ -1,32 +1,38 @@
-"""Sensors and schedules that keep ClickHouse in step with Postgres by themselves.
+"""Sensors and schedules that keep ClickHouse equal to Postgres by themselves.
 
-``postgres_changes`` (running by default, every ``ADTECH_SYNC_INTERVAL_SECONDS``, 30 s):
-  - an idle tick reads the write counters of the four tables (``pg_stat_user_tables``): no
-    movement, nothing else is queried;
-  - advertiser / campaign moved: a run of the dims (and the KPI views after them);
-  - impressions / clicks moved: the fact days whose rows changed since the previous tick's
-    Postgres snapshot (``change_detection``: index-bound, late commits and late rows for past
-    days included) become one run per range of consecutive days (facts + rollup days).
-  The cursor (snapshots, checkpoints, counters) lives in the sensor cursor and survives restarts.
+``postgres_changes`` (running by default, every ``ADTECH_SYNC_INTERVAL_SECONDS``, 30 s): the
+planner's pass (``planner``), as run requests: the dims when they differ, and every pending fact
+day not already in a queued or running run, one run per range of consecutive days (facts +
+rollup days, with their checks). An idle tick reads only the Postgres write counters; at least
+every ``ADTECH_VERIFY_INTERVAL_SECONDS`` (120 s) it also looks for drift in ClickHouse, and
+fingerprints Postgres when updates or deletes moved the counters (at most that often). The
+cursor store is ClickHouse's, shared with ``adtech sync``; the sensor's own cursor only keeps
+the counters and times of its last looks, to tell an idle tick.
 
 ``rollup_follows_facts``: when fact days are materialized without their rollup days (a fact-only
 backfill from the UI, a hand-launched day), requests those rollup days, whatever their age.
 
 ``scheduled_sync`` and ``scheduled_dims`` (only when ``ADTECH_SYNC_CRON`` is set): the same pass
-at fixed times, the change cursor kept in the Dagster instance.
+at fixed times. The reconciliation sweep (``reconciliation``) is the same pass again,
+fingerprinting Postgres whatever the counters say.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import time
+from dataclasses import asdict, dataclass, field
 from datetime import date
 
 from dagster import (
     AssetKey,
     AssetRecordsFilter,
+    DagsterInstance,
+    DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     ScheduleDefinition,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
@@ -38,59 +44,87 @@ from dagster import (
 
 from adtech_assets.assets.facts import FACTS
 from adtech_assets.assets.rollups import ROLLUP_KEY
-from adtech_assets.change_detection import ChangeCursor, detect_changed_days
 from adtech_assets.errors import AdtechError
 from adtech_assets.jobs import load_days, refresh_dims_and_kpis
-from adtech_assets.partitions import day_ranges, partition_range_tags, split_by_partitions
-from adtech_assets.resources import PostgresResource
-from adtech_assets.settings import sync_cron, sync_interval_seconds
+from adtech_assets.partitions import day_ranges, days_between, partition_range_tags
+from adtech_assets.planner import Counters, PassPlan, plan_pass, read_counters
+from adtech_assets.resources import ClickHouseResource, PostgresResource
+from adtech_assets.run_liveness import fail_dead_runs
+from adtech_assets.settings import sync_cron, sync_interval_seconds, verify_interval_seconds
 
-DIMENSION_SOURCES = ("advertiser", "campaign")
-SCHEDULE_CURSOR_KEY = "adtech/scheduled_sync_cursor"
+# A tick waits this long for the embedded engine, then leaves the look to the next tick.
+SENSOR_LOCK_SECONDS = 5
+IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+             DagsterRunStatus.STARTED]
 
 
 def range_run_request(first: date, last: date, reason: str, assets: list[AssetKey] | None = None) -> RunRequest:
     """One run of ``load_days`` for [first, last]: a single partition, or a single-run range."""
-    tags = {"adtech/trigger": reason}
+    tags = {"adtech/trigger": reason[:200]}
     if first == last:
         return RunRequest(job_name=load_days.name, asset_selection=assets, partition_key=first.isoformat(), tags=tags)
     return RunRequest(job_name=load_days.name, asset_selection=assets, tags={**tags, **partition_range_tags(first, last)})
 
 
-@dataclass
-class SyncPlan:
-    run_requests: list[RunRequest]
-    cursor: ChangeCursor
-    changed_days: list[date]
-    outside_partitions: list[date]
+def _run_days(tags: dict[str, str]) -> set[date]:
+    if "dagster/partition" in tags:
+        return {date.fromisoformat(tags["dagster/partition"])}
+    if "dagster/asset_partition_range_start" in tags:
+        return set(days_between(date.fromisoformat(tags["dagster/asset_partition_range_start"]),
+                                date.fromisoformat(tags["dagster/asset_partition_range_end"])))
+    return set()
 
 
-def plan_sync(postgres: PostgresResource, cursor: ChangeCursor) -> SyncPlan:
-    """What changed since ``cursor``: the runs to request and the cursor to keep."""
-    counters = dict(postgres.fetch("write_counters"))
-    advanced = ChangeCursor(tables=dict(cursor.tables), counters=counters)
-    requests: list[RunRequest] = []
-    def moved(table: str) -> bool:
-        # 0 means the collector is off (track_counts) or never wrote: then always look.
-        return not counters.get(table) or counters.get(table) != cursor.counters.get(table)
-
-    if any(moved(t) for t in DIMENSION_SOURCES):
-        requests.append(RunRequest(job_name=refresh_dims_and_kpis.name, tags={"adtech/trigger": "dims changed"}))
-    days: set[date] = set()
-    for spec in FACTS:
-        if spec.source in cursor.tables and not moved(spec.source):
-            continue  # nothing committed since the last look: keep the old snapshot
-        found, advanced.tables[spec.source] = detect_changed_days(postgres, spec.source, cursor.tables.get(spec.source))
-        days |= found
-    inside, outside = split_by_partitions(d.isoformat() for d in days)
-    requests += [range_run_request(first, last, "source rows changed") for first, last in day_ranges(inside)]
-    return SyncPlan(requests, advanced, inside, outside)
+def run_requests(plan: PassPlan, instance: DagsterInstance) -> list[RunRequest]:
+    """The plan's runs, less what queued or running runs already cover (they may still fail:
+    their days stay pending and a later tick requests them again)."""
+    in_flight = instance.get_runs(RunsFilter(statuses=IN_FLIGHT))
+    busy_days = set().union(*(_run_days(run.tags) for run in in_flight))
+    requests = []
+    if plan.dims_changed and not any(run.job_name == refresh_dims_and_kpis.name for run in in_flight):
+        requests.append(RunRequest(job_name=refresh_dims_and_kpis.name,
+                                   tags={"adtech/trigger": f"differ from Postgres: {', '.join(plan.dims_changed)}"}))
+    days = [d for d in plan.days if d not in busy_days]
+    requests += [range_run_request(first, last, plan.reasons[first]) for first, last in day_ranges(days)]
+    return requests
 
 
-def _warn_outside_partitions(plan: SyncPlan, log) -> None:
+def _warn_outside_partitions(plan: PassPlan, log) -> None:
     if plan.outside_partitions:
-        log.warning(f"{len(plan.outside_partitions)} changed day(s) fall outside the partitions: "
-                    f"{[d.isoformat() for d in plan.outside_partitions[:5]]} (see check no_rows_outside_partitions)")
+        log.warning(f"{len(plan.outside_partitions)} pending day(s) fall outside the partitions: "
+                    f"{[d.isoformat() for d in plan.outside_partitions[:5]]}; they load once the partitions "
+                    "reach them (see check no_rows_outside_partitions)")
+
+
+@dataclass
+class SensorMemo:
+    """The sensor's own cursor: what it saw at its last looks, to tell an idle tick."""
+
+    counters: Counters = field(default_factory=dict)
+    looked_at: float = 0.0
+    fingerprinted_at: float = 0.0
+    fingerprint_owed: bool = False
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "SensorMemo":
+        try:
+            return cls(**json.loads(text)) if text else cls()
+        except (TypeError, ValueError):  # a cursor of an older release
+            return cls()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def automated_pass(
+    instance: DagsterInstance, postgres: PostgresResource, clickhouse: ClickHouseResource, log, **options
+) -> tuple[PassPlan, list[RunRequest]]:
+    """One planner pass as run requests: what the sensor and every schedule do."""
+    fail_dead_runs(instance)
+    with clickhouse.session(lock_timeout_seconds=SENSOR_LOCK_SECONDS) as ch:
+        plan = plan_pass(postgres, ch, **options)
+    _warn_outside_partitions(plan, log)
+    return plan, run_requests(plan, instance)
 
 
 @sensor(
@@ -98,17 +132,31 @@ def _warn_outside_partitions(plan: SyncPlan, log) -> None:
     minimum_interval_seconds=sync_interval_seconds(),
     default_status=DefaultSensorStatus.RUNNING,
     jobs=[load_days, refresh_dims_and_kpis],
-    description="Requests the dims and exactly the fact days that changed in Postgres since the last tick.",
+    description="Requests the dims and the fact days that differ from Postgres (new rows, updates, deletes, drift).",
 )
-def postgres_changes(context: SensorEvaluationContext, postgres: PostgresResource):
+def postgres_changes(context: SensorEvaluationContext, postgres: PostgresResource, clickhouse: ClickHouseResource):
+    memo = SensorMemo.from_json(context.cursor)
+    now = time.time()
     try:
-        plan = plan_sync(postgres, ChangeCursor.from_json(context.cursor))
+        counters = read_counters(postgres)
+        verify = now - memo.looked_at >= verify_interval_seconds()
+        if counters == memo.counters and not verify:
+            return SkipReason("no source rows changed")
+        fingerprint_allowed = now - memo.fingerprinted_at >= verify_interval_seconds()
+        plan, requests = automated_pass(context.instance, postgres, clickhouse, context.log,
+                                        fingerprint_allowed=fingerprint_allowed, counters=counters)
     except AdtechError as exc:
         return SkipReason(str(exc))
-    _warn_outside_partitions(plan, context.log)
-    if not plan.run_requests:
-        return SensorResult(skip_reason="no source rows changed", cursor=plan.cursor.to_json())
-    return SensorResult(run_requests=plan.run_requests, cursor=plan.cursor.to_json())
+    memo = SensorMemo(
+        counters=counters,
+        # a look owed to the rate limit is not a look: the next tick past the limit makes it
+        looked_at=memo.looked_at if plan.fingerprint_owed else now,
+        fingerprinted_at=now if plan.fingerprinted else memo.fingerprinted_at,
+        fingerprint_owed=plan.fingerprint_owed,
+    )
+    if not requests:
+        return SensorResult(skip_reason="ClickHouse equals Postgres", cursor=memo.to_json())
+    return SensorResult(run_requests=requests, cursor=memo.to_json())
 
 
 @sensor(
@@ -154,7 +202,7 @@ def rollup_follows_facts(context: SensorEvaluationContext):
 
 def _scheduled_sync_defs() -> list:
     """With ``ADTECH_SYNC_CRON``: the sensor's pass at fixed times, as two schedules (a schedule
-    targets one job): the changed fact days, and the (incremental) dims with the views."""
+    targets one job): the pending fact days, and the dims with the views."""
     cron = sync_cron()
     if not cron:
         return []
@@ -169,23 +217,18 @@ def _scheduled_sync_defs() -> list:
         name="scheduled_sync",
         **at_fixed_times,
         job=load_days,
-        description=f"The fact days changed in Postgres, at fixed times ({cron}).",
+        description=f"The fact days that differ from Postgres, at fixed times ({cron}).",
     )
-    def scheduled_sync(context: ScheduleEvaluationContext, postgres: PostgresResource):
-        storage = context.instance.run_storage
-        cursor = ChangeCursor.from_json(storage.get_cursor_values({SCHEDULE_CURSOR_KEY}).get(SCHEDULE_CURSOR_KEY))
-        cursor.counters = {}  # every scheduled pass looks, whatever the write counters say
-        plan = plan_sync(postgres, cursor)
-        _warn_outside_partitions(plan, context.log)
-        storage.set_cursor_values({SCHEDULE_CURSOR_KEY: plan.cursor.to_json()})
-        days = [r for r in plan.run_requests if r.job_name == load_days.name]
-        return days or SkipReason("no fact rows changed")
+    def scheduled_sync(context: ScheduleEvaluationContext, postgres: PostgresResource, clickhouse: ClickHouseResource):
+        _, requests = automated_pass(context.instance, postgres, clickhouse, context.log)
+        days = [r for r in requests if r.job_name == load_days.name]
+        return days or SkipReason("no fact day differs from Postgres")
 
     scheduled_dims = ScheduleDefinition(
         name="scheduled_dims",
         **at_fixed_times,
         job=refresh_dims_and_kpis,
-        description=f"The incremental dims and the KPI views, at fixed times ({cron}).",
+        description=f"The dims and the KPI views, at fixed times ({cron}).",
     )
     return [scheduled_sync, scheduled_dims]
 

@@ -26,6 +26,7 @@ SYNC_INTERVAL_SECONDS = "ADTECH_SYNC_INTERVAL_SECONDS"
 SYNC_CRON = "ADTECH_SYNC_CRON"
 RECONCILE_CRON = "ADTECH_RECONCILE_CRON"
 RECONCILE_LOOKBACK_DAYS = "ADTECH_RECONCILE_LOOKBACK_DAYS"
+VERIFY_INTERVAL_SECONDS = "ADTECH_VERIFY_INTERVAL_SECONDS"
 
 
 def data_dir() -> Path:
@@ -58,8 +59,15 @@ def sync_interval_seconds() -> int:
     return _positive_int(SYNC_INTERVAL_SECONDS, 30)
 
 
-def reconcile_lookback_days() -> int:
-    return _positive_int(RECONCILE_LOOKBACK_DAYS, 7)
+def reconcile_lookback_days() -> int | None:
+    """Days back the sweep fingerprints in Postgres; unset: the whole history (a cost knob)."""
+    return _positive_int(RECONCILE_LOOKBACK_DAYS, 1) if os.environ.get(RECONCILE_LOOKBACK_DAYS) else None
+
+
+def verify_interval_seconds() -> int:
+    """How often the sensor looks for drift in ClickHouse and fingerprints Postgres after
+    updates or deletes, at most (an idle tick between looks reads only the write counters)."""
+    return _positive_int(VERIFY_INTERVAL_SECONDS, 120)
 
 
 def _cron(name: str, default: str | None) -> str | None:

@@ -1,15 +1,15 @@
-"""``adtech sync``: one incremental pass, executed as Dagster runs.
+"""``adtech sync``: one pass that leaves ClickHouse equal to Postgres, executed as Dagster runs.
 
-1. the dims (incremental, with their checks);
-2. every fact day that changed since the last pass (all days with rows the first time), as one
-   run per range of consecutive days: facts, then their rollup days, with checks;
-3. the reconciliation checks over every materialized day (so drift or tampering in ClickHouse
-   shows even when no day changed);
-4. the KPI views, only if every check passed.
+1. runs of processes that died are marked failed (``run_liveness``);
+2. the planner finds what differs (drift in ClickHouse, new rows, and, when the write counters
+   say so, updates and deletes) and marks it pending in ClickHouse (``planner``);
+3. the dims that differ, as one run with their checks;
+4. every pending day, as one run per range of consecutive days: facts, then their rollup days,
+   with the blocking checks judging those days on their data;
+5. the KPI views, when something was loaded and every check passed.
 
-The change cursor is stored in ClickHouse (``analytics.load_state``) and advanced only after a
-successful pass, so a failed pass is retried in full by the next one. Idempotent: a pass with
-nothing new reloads nothing.
+Nothing changed: no Dagster run at all. The pass fails (exit 1) when a check fails, a step
+fails, or a day is still pending afterwards, and says which.
 """
 
 from __future__ import annotations
@@ -20,15 +20,13 @@ from datetime import date
 
 from dagster import AssetCheckSeverity, AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
 
-from adtech_assets.assets.facts import FACTS
-from adtech_assets.assets.rollups import ROLLUP_KEY
-from adtech_assets.change_detection import ChangeCursor
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
 from adtech_assets.partitions import day_ranges, partition_range_tags
+from adtech_assets.planner import DAILY_TABLES, plan_pass
 from adtech_assets.resources import ClickHouseResource, PostgresResource
-from adtech_assets.sensors import plan_sync
+from adtech_assets.run_liveness import fail_dead_runs, worker_tags
+from adtech_assets.state import clickhouse_now, pending_days
 
-SYNC_CURSOR = "sync_cursor"
 # Step-level logs go to the run's event log (the UI); the console shows progress lines only.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -49,6 +47,8 @@ class SyncReport:
     checks: list[CheckOutcome] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    reasons: dict[date, str] = field(default_factory=dict)
+    dead_runs: list[str] = field(default_factory=list)
     kpis_refreshed: bool = False
 
     @property
@@ -95,41 +95,56 @@ def run_sync(
     instance: DagsterInstance,
     resources: dict,
     say: Callable[[str], None] = lambda _: None,
+    full: bool = False,
 ) -> SyncReport:
     postgres: PostgresResource = resources["postgres"]
     clickhouse: ClickHouseResource = resources["clickhouse"]
     preflight(postgres, clickhouse)
     report = SyncReport()
+    report.dead_runs = fail_dead_runs(instance)
+    for run_id in report.dead_runs:
+        say(f"run {run_id} was left STARTED by a process that is gone: marked failed")
 
-    def run(selection: AssetSelection, **kwargs) -> ExecuteInProcessResult:
+    def run(selection: AssetSelection, **tags: str) -> ExecuteInProcessResult:
         result = materialize(
             [*ALL_ASSETS, *ALL_CHECKS], selection=selection, instance=instance,
-            resources=resources, raise_on_error=False, run_config=QUIET, **kwargs,
+            resources=resources, raise_on_error=False, run_config=QUIET,
+            tags={"adtech/trigger": "adtech sync", **worker_tags(), **tags},
         )
         _record(report, result)
         return result
 
-    say("dims: loading changed advertisers and campaigns")
-    run(AssetSelection.groups("dims"))
+    with clickhouse.session() as ch:
+        plan = plan_pass(postgres, ch, full=full)
+    report.days_loaded, report.days_outside_partitions = plan.days, plan.outside_partitions
+    report.reasons = plan.reasons
+    if plan.idle:
+        say("nothing changed: ClickHouse equals Postgres" + (" (fingerprinted)" if plan.fingerprinted else ""))
+        report.kpis_refreshed = True
+        return report
 
     with clickhouse.session() as ch:
-        cursor = ChangeCursor.from_json(ch.scalar("ops/load_state_get", source=SYNC_CURSOR))
-    plan = plan_sync(postgres, cursor)
-    report.days_loaded, report.days_outside_partitions = plan.changed_days, plan.outside_partitions
-    for first, last in day_ranges(report.days_loaded):
-        say(f"facts: loading {first} .. {last} ({(last - first).days + 1} day(s))")
-        run(AssetSelection.groups("facts", "rollups"), tags=partition_range_tags(first, last))
-
-    say("checks: reconciling every loaded day with Postgres")
-    run(AssetSelection.checks_for_assets(*(spec.key for spec in FACTS), ROLLUP_KEY))
+        loads_started = clickhouse_now(ch)
+    if plan.dims_changed:
+        say(f"dims: {', '.join(plan.dims_changed)} differ from Postgres")
+        run(AssetSelection.groups("dims"))
+    for first, last in day_ranges(plan.days):
+        days = (last - first).days + 1
+        say(f"facts: loading {first} .. {last} ({days} day(s)): {plan.reasons[first]}"
+            + (f", and {days - 1} more" if days > 1 else ""))
+        run(AssetSelection.groups("facts", "rollups"), **partition_range_tags(first, last))
     if report.failed_checks or report.errors:
         say("kpis: not refreshed, a check or a step failed")
         return report
 
+    with clickhouse.session() as ch:
+        left = sorted(d for d, p in pending_days(ch, DAILY_TABLES).items()
+                      if d in set(plan.days) and p.since <= loads_started)
+    if left:
+        report.errors.append(f"{len(left)} day(s) still differ after their reload, first {left[0]}: "
+                             "see the runs' check results")
+        return report
     say("kpis: refreshing the five views")
     result = run(AssetSelection.groups("kpis"))
     report.kpis_refreshed = result.success
-    if result.success:
-        with clickhouse.session() as ch:
-            ch.command("ops/load_state_set", source=SYNC_CURSOR, snapshot=plan.cursor.to_json())
     return report

@@ -1,18 +1,16 @@
 """Dimensions: ``dim_advertiser`` and ``dim_campaign``, ReplacingMergeTree tables by id.
 
-Each load is incremental and restart-safe: where to start is read from ClickHouse (the newest
-change time, ``coalesce(updated_at, created_at)``, and highest id loaded, and the Postgres
-snapshot taken before the previous read), never kept in memory. It picks up rows changed at or
-after that watermark, new ids without timestamps, and rows committed late by long transactions
-(invisible to the previous snapshot). Rows are versioned by the load's snapshot horizon, so the
-latest read wins even when ``updated_at`` moves backwards. Ids deleted at the source become
-tombstones, which ``FINAL`` hides.
+A load compares the whole source table with what ClickHouse holds after deduplication, column
+by column, and writes only the difference: rows that are new or differ (whatever their
+``updated_at`` says, so an update that does not touch it is seen too, and drift in ClickHouse
+is repaired), and tombstones for ids gone from the source, which ``FINAL`` hides. A pass with
+nothing changed writes nothing. Rows are versioned by the Postgres snapshot horizon of the
+read, so the latest read wins. Dimensions are small (thousands of rows): reading both sides
+costs milliseconds, which is why the planner can afford it on every pass.
 """
 
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,6 +26,7 @@ from adtech_assets.assets import CLICKHOUSE_ASSET
 from adtech_assets.assets.sources import source_key
 from adtech_assets.change_detection import snapshot_bounds
 from adtech_assets.resources import ClickHouseResource, PostgresResource
+from adtech_assets.resources.clickhouse import ClickHouseSession
 
 
 @dataclass(frozen=True)
@@ -53,12 +52,6 @@ DIMS = [
 ]
 
 
-def _as_naive_utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value
-
-
 def _decimals(table: pa.Table, decimals: dict[str, tuple[int, int]]) -> pa.Table:
     """ADBC hands Postgres numeric over as text; make it the exact decimal ClickHouse stores."""
     for name, (precision, scale) in decimals.items():
@@ -71,41 +64,53 @@ def _decimals(table: pa.Table, decimals: dict[str, tuple[int, int]]) -> pa.Table
     return table
 
 
+@dataclass
+class DimensionChanges:
+    upserts: pa.Table  # source rows, in ClickHouse's column names, that ClickHouse lacks or holds otherwise
+    deleted_ids: list[int]
+    version: int  # the snapshot horizon of the read, the _version these rows get
+
+    @property
+    def empty(self) -> bool:
+        return not self.upserts.num_rows and not self.deleted_ids
+
+
+def _comparable(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    return frame.with_columns(
+        pl.col(name).dt.replace_time_zone(None)
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    )
+
+
+def dimension_changes(spec: DimSpec, postgres: PostgresResource, ch: ClickHouseSession) -> DimensionChanges:
+    """What ClickHouse must write to equal the source table now."""
+    snapshot = postgres.fetch("current_snapshot")[0][0]  # before the read: the read is at least this new
+    _, version = snapshot_bounds(snapshot)
+    source = postgres.read_arrow("dim_rows", table=spec.source, columns=spec.source_columns)
+    source = _decimals(source.rename_columns([spec.id_column if c == "id" else c for c in source.column_names]), spec.decimals)
+    live = ch.query_arrow("ops/dim_live_rows", table=spec.table)
+    source_frame, live_frame = _comparable(source), _comparable(live.select(source.column_names))
+    differing = source_frame.join(live_frame, on=source.column_names, how="anti", nulls_equal=True)
+    upserts = source.filter(pc.is_in(source[spec.id_column], pa.array(differing[spec.id_column], pa.int32())))
+    deleted = live_frame.join(source_frame, on=spec.id_column, how="anti")[spec.id_column].to_list()
+    return DimensionChanges(upserts, deleted, version)
+
+
 def load_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickHouseResource) -> dict:
-    """One incremental pass over a dimension; returns what it did, for metadata."""
+    """Make ClickHouse's dimension equal the source table; returns what it wrote, for metadata."""
     with clickhouse.session() as ch:
         ch.apply_ddl()
-        watermark = ch.query_arrow("ops/dim_watermark", table=spec.table, id_column=spec.id_column)
-        changed_at, max_id = watermark["changed_at"][0].as_py(), watermark["max_id"][0].as_py()
-        previous_snapshot = ch.scalar("ops/load_state_get", source=spec.source)
-        snapshot = postgres.fetch("current_snapshot")[0][0]  # before the read: may overlap, never miss
-        _, version = snapshot_bounds(snapshot)  # orders loads: the later read wins in FINAL
-        changed = postgres.read_arrow(
-            "dim_changes",
-            {
-                "watermark": _as_naive_utc(changed_at) if max_id else "-infinity",
-                "max_id": max_id or 0,
-                "snapshot": previous_snapshot,
-            },
-            table=spec.source,
-            columns=spec.source_columns,
-        )
-        changed = changed.rename_columns([spec.id_column if c == "id" else c for c in changed.column_names])
-        changed = changed.append_column("_version", pa.array([version] * changed.num_rows, pa.uint64()))
-        upserted = ch.insert_arrow(spec.table, _decimals(changed, spec.decimals))
-
-        source_ids = pl.from_arrow(postgres.read_arrow("source_ids", table=spec.source))
-        loaded_ids = ch.query_df("ops/dim_live_ids", table=spec.table, id_column=spec.id_column)
-        deleted = loaded_ids.join(source_ids, on="id", how="anti")["id"].to_list()
-        if deleted:
-            ch.command("ops/dim_tombstones", table=spec.table, id_column=spec.id_column, ids=deleted, version=version)
-        ch.command("ops/load_state_set", source=spec.source, snapshot=snapshot)
-    return {
-        "rows_upserted": upserted,
-        "ids_deleted": len(deleted),
-        "watermark_before": str(changed_at) if max_id else "none (first load)",
-        "version": version,
-    }
+        changes = dimension_changes(spec, postgres, ch)
+        versions = pa.array([changes.version] * changes.upserts.num_rows, pa.uint64())
+        upserted = ch.insert_arrow(spec.table, changes.upserts.append_column("_version", versions))
+        if changes.deleted_ids:
+            ch.command("ops/dim_tombstones", table=spec.table, id_column=spec.id_column,
+                       ids=changes.deleted_ids, version=changes.version)
+        live_rows = ch.scalar("checks/dimension_live_rows", table=spec.table, id_column=spec.id_column)
+    return {"rows_upserted": upserted, "ids_deleted": len(changes.deleted_ids), "version": changes.version,
+            "dagster/row_count": live_rows}
 
 
 def build_dim_asset(spec: DimSpec) -> AssetsDefinition:

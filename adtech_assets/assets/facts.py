@@ -20,9 +20,11 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Materiali
 
 from adtech_assets.assets import CLICKHOUSE_ASSET, DAILY
 from adtech_assets.assets.sources import source_key
+from adtech_assets.fingerprints import Fingerprint, clickhouse_day_fingerprints
 from adtech_assets.partitions import day_ranges, days_between, run_days
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
+from adtech_assets.state import clickhouse_now, record_loads
 
 
 @dataclass(frozen=True)
@@ -103,10 +105,12 @@ def _windows(first: date, last: date, parts: int) -> list[dict[str, datetime]]:
 
 def load_fact_days(
     spec: FactSpec, days: list[date], postgres: PostgresResource, ch: ClickHouseSession
-) -> dict[date, int]:
-    """Replace the given days of ``spec.table`` with Postgres's rows; returns rows per day."""
-    loaded: dict[date, int] = {}
+) -> dict[date, Fingerprint]:
+    """Replace the given days of ``spec.table`` with Postgres's rows and record each day's
+    fingerprint in the load manifest; returns the fingerprints."""
+    loaded: dict[date, Fingerprint] = {}
     for first, last in day_ranges(days):
+        started_at = clickhouse_now(ch)  # before the read: pending days marked earlier resolve
         with ch.staging_table(spec.table) as staging:
             with ExitStack() as readers:
                 sources = [
@@ -115,11 +119,12 @@ def load_fact_days(
                 ]
                 for batch in _prefetch(sources):
                     ch.insert_arrow(staging, batch)
-            counts = ch.query_arrow("ops/staged_day_counts", staging=staging).to_pylist()
-            staged = {row["event_date"]: row["rows"] for row in counts}
-            for day in days_between(first, last):
-                loaded[day] = staged.get(day, 0)
-                ch.replace_partition(spec.table, day, staging, loaded[day])
+            staged = clickhouse_day_fingerprints(ch, staging, spec.id_column, first, last + timedelta(days=1))
+            fingerprints = {day: staged.get(day, Fingerprint.empty()) for day in days_between(first, last)}
+            for day, fingerprint in fingerprints.items():
+                ch.replace_partition(spec.table, day, staging, fingerprint.rows)
+        record_loads(ch, spec.table, fingerprints, started_at)
+        loaded.update(fingerprints)
     return loaded
 
 
@@ -139,7 +144,7 @@ def build_fact_asset(spec: FactSpec) -> AssetsDefinition:
         with clickhouse.session() as ch:
             ch.apply_ddl()
             loaded = load_fact_days(spec, days, postgres, ch)
-        total = sum(loaded.values())
+        total = sum(f.rows for f in loaded.values())
         context.log.info(f"{spec.table}: {total} rows over {len(days)} day(s)")
         return MaterializeResult(
             metadata={

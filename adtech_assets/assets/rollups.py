@@ -12,25 +12,31 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
 
 from adtech_assets.assets import CLICKHOUSE_ASSET, DAILY
 from adtech_assets.assets.facts import FACTS
+from adtech_assets.fingerprints import ROLLUP_COLUMNS, Fingerprint, rollup_day_fingerprints
 from adtech_assets.partitions import day_ranges, days_between, run_days
 from adtech_assets.resources import ClickHouseResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
+from adtech_assets.state import clickhouse_now, record_loads
 
 ROLLUP_TABLE = "agg_campaign_daily"
 ROLLUP_KEY = AssetKey(["analytics", ROLLUP_TABLE])
 
 
-def rebuild_rollup_days(ch: ClickHouseSession, days: list[date]) -> dict[date, int]:
-    """Replace the rollup's given days from the facts; returns rollup rows per day."""
-    rebuilt: dict[date, int] = {}
+def rebuild_rollup_days(ch: ClickHouseSession, days: list[date]) -> dict[date, Fingerprint]:
+    """Replace the rollup's given days from the facts and record them in the load manifest;
+    returns what each day holds (ROLLUP_COLUMNS)."""
+    rebuilt: dict[date, Fingerprint] = {}
     for first, last in day_ranges(days):
+        started_at = clickhouse_now(ch)
+        end = last + timedelta(days=1)
         with ch.staging_table(ROLLUP_TABLE) as staging:
-            ch.command("ops/rollup_campaign_daily", staging=staging, start=first, end=last + timedelta(days=1))
-            counts = ch.query_arrow("ops/staged_day_counts", staging=staging).to_pylist()
-            staged = {row["event_date"]: row["rows"] for row in counts}
-            for day in days_between(first, last):
-                rebuilt[day] = staged.get(day, 0)
-                ch.replace_partition(ROLLUP_TABLE, day, staging, rebuilt[day])
+            ch.command("ops/rollup_campaign_daily", staging=staging, start=first, end=end)
+            staged = rollup_day_fingerprints(ch, staging, first, end)
+            fingerprints = {day: staged.get(day, Fingerprint.empty(len(ROLLUP_COLUMNS))) for day in days_between(first, last)}
+            for day, fingerprint in fingerprints.items():
+                ch.replace_partition(ROLLUP_TABLE, day, staging, fingerprint.rows)
+        record_loads(ch, ROLLUP_TABLE, fingerprints, started_at)
+        rebuilt.update(fingerprints)
     return rebuilt
 
 
@@ -47,4 +53,4 @@ def agg_campaign_daily(context: AssetExecutionContext, clickhouse: ClickHouseRes
     with clickhouse.session() as ch:
         ch.apply_ddl()
         rebuilt = rebuild_rollup_days(ch, days)
-    return MaterializeResult(metadata={"rollup_rows": sum(rebuilt.values()), "days": len(days)})
+    return MaterializeResult(metadata={"rollup_rows": sum(f.rows for f in rebuilt.values()), "days": len(days)})

@@ -28,11 +28,12 @@ import polars as pl
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 from adtech_assets.cluster_ddl import deployment_cluster, on_cluster
 from adtech_assets.errors import AdtechError
+from adtech_assets.run_liveness import register_worker
 from adtech_assets.settings import CLICKHOUSE_URL, ClickHouseTarget, parse_clickhouse_url, validate_identifier
 from adtech_assets.sql_files import CLICKHOUSE_DIR, clickhouse_sql, split_statements
 
@@ -210,11 +211,18 @@ class ClickHouseResource(ConfigurableResource):
     def target(self) -> ClickHouseTarget:
         return parse_clickhouse_url(self.url)
 
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        # a run that uses ClickHouse records its worker, so a killed one is marked failed later
+        register_worker(context.instance, context.run_id)
+
     @contextmanager
-    def session(self) -> Iterator[ClickHouseSession]:
+    def session(self, lock_timeout_seconds: float | None = None) -> Iterator[ClickHouseSession]:
+        """An open connection; on the embedded engine, wait up to ``lock_timeout_seconds``
+        (default: the resource's) for another process to release the data directory."""
         target = self.target
         if target.embedded_path is not None:
-            with self._embedded_client(target.embedded_path) as client:
+            timeout = self.lock_timeout_seconds if lock_timeout_seconds is None else lock_timeout_seconds
+            with self._embedded_client(target.embedded_path, timeout) as client:
                 yield ClickHouseSession(client, target)
         else:
             client = self._server_client(target)
@@ -251,11 +259,11 @@ class ClickHouseResource(ConfigurableResource):
             raise AdtechError(f"cannot use {target.describe()}: {_first_line(exc)}") from None
 
     @contextmanager
-    def _embedded_client(self, path: Path) -> Iterator[Client]:
+    def _embedded_client(self, path: Path, lock_timeout_seconds: float) -> Iterator[Client]:
         with _embedded.mutex:
             if _embedded.depth == 0:
                 _check_writable(path)
-                fd = _acquire_file_lock(path, self.lock_timeout_seconds)
+                fd = _acquire_file_lock(path, lock_timeout_seconds)
                 try:
                     _check_not_held_outside(path)
                     client = clickhouse_connect.get_client(dsn=f"chdb://{path}")

@@ -1,0 +1,244 @@
+"""The planner: what one pass must reload so that ClickHouse equals Postgres.
+
+The sensor, the schedules, the reconciliation sweep and ``adtech sync`` all plan through
+``plan_pass``; it needs only Postgres and ClickHouse, never Dagster's run history. A pass:
+
+1. drops staging tables that a killed load left behind;
+2. **drift in ClickHouse**, on every pass and without touching Postgres: every daily table's
+   data parts per day are compared with the load manifest; a day whose parts changed since its
+   load (a crash mid-swap, tampering, a dropped partition, or just a merge) is fingerprinted in
+   ClickHouse, and differs if its content is no longer what was loaded;
+3. **new rows in Postgres**, when a table's insert counter moved: the days of rows that the
+   previous look's snapshot could not see (``change_detection``, index-bound);
+4. **updates and deletes in Postgres**, when a table's update or delete counter moved, its file
+   node changed (TRUNCATE), its counters were reset, the partitions' start moved, or on the
+   first pass and when asked (``full``): every day's fingerprint in Postgres compared with the
+   manifest (one scan of the table, so it is gated);
+5. **dims**: the whole (small) source tables compared with ClickHouse;
+6. the days found are marked pending in ClickHouse *before* the cursor advances; a day stays
+   pending until a load that began after it was marked has been recorded for every daily
+   table, so a run that fails or dies leaves its days to the next pass, whoever makes it.
+
+The plan is the pending days inside the partitions (days outside stay pending until the
+partitions reach them) and whether the dims differ.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import psycopg
+
+from adtech_assets.assets.dims import DIMS, dimension_changes
+from adtech_assets.assets.facts import FACTS
+from adtech_assets.assets.rollups import ROLLUP_TABLE
+from adtech_assets.change_detection import ChangeCursor, advance, changed_days_since, take_snapshot
+from adtech_assets.fingerprints import (
+    FACT_COLUMNS,
+    ROLLUP_COLUMNS,
+    Fingerprint,
+    clickhouse_day_fingerprints,
+    postgres_day_fingerprints,
+    rollup_day_fingerprints,
+)
+from adtech_assets.partitions import partition_window
+from adtech_assets.resources import PostgresResource
+from adtech_assets.resources.clickhouse import ClickHouseSession
+from adtech_assets.state import (
+    Manifest,
+    clickhouse_now,
+    drop_stale_staging,
+    mark_pending,
+    parts_signatures,
+    pending_days,
+    read_cursor,
+    read_manifest,
+    record_loads,
+    write_cursor,
+)
+
+DAILY_TABLES = (*(spec.table for spec in FACTS), ROLLUP_TABLE)
+Counters = dict[str, list[int]]  # table -> [inserts, updates, deletes, file node]
+
+
+def read_counters(postgres: PostgresResource) -> Counters:
+    return {table: [int(v or 0) for v in values] for table, *values in postgres.fetch("write_counters")}
+
+
+@dataclass
+class PlannerCursor:
+    """What the planner keeps between passes, in ClickHouse (``load_state``, one row)."""
+
+    changes: ChangeCursor = field(default_factory=ChangeCursor)
+    counters: Counters = field(default_factory=dict)  # at the last look
+    fingerprinted: Counters = field(default_factory=dict)  # at the last Postgres fingerprint pass
+    partitions_start: str | None = None  # of the last Postgres fingerprint pass
+
+    def to_json(self) -> str:
+        return json.dumps({"changes": self.changes.to_dict(), "counters": self.counters,
+                           "fingerprinted": self.fingerprinted, "partitions_start": self.partitions_start},
+                          sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "PlannerCursor":
+        if not text:
+            return cls()
+        raw = json.loads(text)
+        if "changes" not in raw:  # a cursor of an older release: start over with a full pass
+            return cls()
+        return cls(ChangeCursor.from_dict(raw["changes"]), raw["counters"], raw["fingerprinted"],
+                   raw["partitions_start"])
+
+
+@dataclass
+class PassPlan:
+    days: list[date]  # pending days inside the partitions: reload facts and rollup
+    outside_partitions: list[date]  # pending days no partition holds yet
+    reasons: dict[date, str]  # why each pending day is pending
+    found: dict[date, str]  # what this pass found (a subset of the pending days)
+    dims_changed: list[str]  # dims whose ClickHouse table differs from the source
+    fingerprinted: bool  # whether Postgres was fingerprinted in this pass
+    fingerprint_owed: bool  # a fingerprint pass is due but was not allowed (rate limit)
+    counters: Counters = field(default_factory=dict)
+    stale_staging: list[str] = field(default_factory=list)
+
+    @property
+    def idle(self) -> bool:
+        return not self.days and not self.dims_changed
+
+
+def _fingerprint_for(table: str):
+    """The ClickHouse fingerprint function of a daily table."""
+    for spec in FACTS:
+        if spec.table == table:
+            return lambda ch, start, end: clickhouse_day_fingerprints(ch, table, spec.id_column, start, end)
+    return lambda ch, start, end: rollup_day_fingerprints(ch, table, start, end)
+
+
+def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest) -> dict[date, str]:
+    """Days whose ClickHouse content is not what the manifest says was loaded. Days whose parts
+    changed but whose content did not (merges) get their new parts recorded."""
+    signatures = parts_signatures(ch, DAILY_TABLES)
+    found: dict[date, str] = {}
+    suspects: dict[str, set[date]] = {}
+    for (table, day), signature in signatures.items():
+        entry = manifest.get((table, day))
+        if entry is None or entry.parts_signature != signature:
+            suspects.setdefault(table, set()).add(day)
+    for (table, day), entry in manifest.items():
+        if (table, day) not in signatures and entry.rows:
+            found[day] = f"{table} {day}: partition missing in ClickHouse ({entry.rows} rows loaded)"
+    for table, days in suspects.items():
+        width = len(ROLLUP_COLUMNS if table == ROLLUP_TABLE else FACT_COLUMNS)
+        live = _fingerprint_for(table)(ch, min(days), max(days) + timedelta(days=1))
+        unchanged: dict[date, Fingerprint] = {}
+        for day in sorted(days):
+            fingerprint, entry = live.get(day, Fingerprint.empty(width)), manifest.get((table, day))
+            if entry is None:
+                found[day] = f"{table} {day}: {fingerprint.rows} rows that no load recorded"
+            elif fingerprint.text != entry.fingerprint:
+                found[day] = (f"{table} {day}: content differs from what was loaded "
+                              f"({fingerprint.rows} rows, {entry.rows} loaded)")
+            else:
+                unchanged[day] = fingerprint
+        for day, fingerprint in unchanged.items():
+            record_loads(ch, table, {day: fingerprint}, manifest[(table, day)].started_at)
+    return found
+
+
+def _postgres_differences(
+    conn: psycopg.Connection, source: str, table: str, manifest: Manifest, start: date, end: date
+) -> dict[date, str]:
+    """Days in [start, end) whose Postgres fingerprint differs from what was loaded."""
+    current = postgres_day_fingerprints(conn, source, start, end)
+    loaded = {day for (name, day) in manifest if name == table and start <= day < end}
+    found = {}
+    for day in sorted(set(current) | loaded):
+        fingerprint, entry = current.get(day, Fingerprint.empty()), manifest.get((table, day))
+        if entry is None:
+            if fingerprint.rows:
+                found[day] = f"{source} {day}: {fingerprint.rows} rows not loaded yet"
+        elif fingerprint.text != entry.fingerprint:
+            found[day] = f"{source} {day}: changed in Postgres ({entry.rows} rows loaded, {fingerprint.rows} now)"
+    return found
+
+
+def _needs_fingerprint(cursor: PlannerCursor, counters: Counters, source: str, start: date) -> bool:
+    now = counters.get(source, [0, 0, 0, 0])
+    if not any(now[:3]):  # statistics off or never written: counters tell nothing
+        return True
+    return cursor.partitions_start != start.isoformat() or cursor.fingerprinted.get(source, [])[1:] != now[1:]
+
+
+def plan_pass(
+    postgres: PostgresResource,
+    ch: ClickHouseSession,
+    *,
+    full: bool = False,
+    lookback_days: int | None = None,
+    fingerprint_allowed: bool = True,
+    counters: Counters | None = None,
+) -> PassPlan:
+    """Find what differs, mark it pending, advance the cursor; returns the pending days.
+
+    ``full`` fingerprints Postgres whatever the counters say (over the last ``lookback_days``
+    days, or the whole history); ``fingerprint_allowed=False`` defers a fingerprint pass that
+    the counters call for (the sensor's rate limit), keeping it owed.
+    """
+    stale = drop_stale_staging(ch)
+    cursor = PlannerCursor.from_json(read_cursor(ch))
+    before = cursor.to_json()
+    counters = counters if counters is not None else read_counters(postgres)
+    manifest = read_manifest(ch)
+    start, end = partition_window()
+    found = clickhouse_drift(ch, manifest)
+
+    fingerprinted, owed = False, False
+    for spec in FACTS:
+        source, table_cursor = spec.source, cursor.changes.tables.get(spec.source)
+        now = counters.get(source, [0, 0, 0, 0])
+        due = full or table_cursor is None or _needs_fingerprint(cursor, counters, source, start)
+        if due and not (fingerprint_allowed or full or table_cursor is None):
+            due, owed = False, True
+        inserted = table_cursor is not None and (not now[0] or cursor.counters.get(source, [None])[0] != now[0])
+        if not due and not inserted:
+            continue
+        with postgres.connect() as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            with conn.transaction():
+                snapshot, xmax, max_id = take_snapshot(conn, source)
+                if inserted:
+                    for day in changed_days_since(conn, source, table_cursor):
+                        found.setdefault(day, f"{source} {day}: new rows")
+                if due:
+                    first = start if not lookback_days else max(start, end - timedelta(days=lookback_days))
+                    for day, reason in _postgres_differences(conn, source, spec.table, manifest, first, end).items():
+                        found.setdefault(day, reason)
+        cursor.changes.tables[source] = advance(table_cursor, snapshot, xmax, max_id)
+        if due:
+            fingerprinted = True
+            cursor.fingerprinted[source] = now
+    cursor.counters = counters
+    if fingerprinted and not owed:
+        cursor.partitions_start = start.isoformat()
+
+    dims_changed = [spec.table for spec in DIMS if not dimension_changes(spec, postgres, ch).empty]
+    if found:
+        mark_pending(ch, found, clickhouse_now(ch))  # before the cursor moves past what was found
+    if cursor.to_json() != before:
+        write_cursor(ch, cursor.to_json())
+    pending = pending_days(ch, DAILY_TABLES)
+    inside = sorted(d for d in pending if start <= d < end)
+    return PassPlan(
+        days=inside,
+        outside_partitions=sorted(set(pending) - set(inside)),
+        reasons={day: p.reason for day, p in pending.items()},
+        found=found,
+        dims_changed=dims_changed,
+        fingerprinted=fingerprinted,
+        fingerprint_owed=owed,
+        counters=counters,
+        stale_staging=stale,
+    )

@@ -1,0 +1,122 @@
+"""What ClickHouse keeps about the loads, next to the data it describes.
+
+- ``load_manifest``: per (daily table, day), the fingerprint of what the last load swapped in and
+  the day's data parts right after; drift inside ClickHouse shows as parts that changed since.
+- ``pending_days``: days found to need a reload and not yet reloaded by a load that began after
+  they were found; a failed or killed run leaves them for the next pass, whoever makes it.
+- ``load_state``: the one cursor store of the change planner (sensor, schedules, ``adtech sync``).
+
+Every path reads and writes these through this module, so no Dagster run history is needed to
+know what ClickHouse holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import pyarrow as pa
+
+from adtech_assets.fingerprints import Fingerprint
+from adtech_assets.resources.clickhouse import ClickHouseSession
+
+PLANNER_CURSOR = "planner"
+# A staging table older than this on a server belongs to a dead process (loads take minutes).
+# On the embedded engine every staging table seen under the lock is dead: one process at a time.
+STALE_STAGING_SECONDS = 6 * 3600
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    rows: int
+    fingerprint: str
+    parts_signature: int
+    started_at: datetime
+
+
+Manifest = dict[tuple[str, date], ManifestEntry]
+
+
+def clickhouse_now(ch: ClickHouseSession) -> datetime:
+    """ClickHouse's clock: the one clock that orders pending marks and load starts."""
+    return ch.scalar("state/now")
+
+
+def read_manifest(ch: ClickHouseSession) -> Manifest:
+    return {
+        (row["table_name"], row["day"]): ManifestEntry(
+            row["rows"], row["fingerprint"], row["parts_signature"], row["started_at"]
+        )
+        for row in ch.query_arrow("state/manifest").to_pylist()
+    }
+
+
+def parts_signatures(ch: ClickHouseSession, tables: Iterable[str]) -> dict[tuple[str, date], int]:
+    rows = ch.query_arrow("state/parts_signatures", tables=list(tables)).to_pylist()
+    return {(row["table_name"], row["day"]): row["parts_signature"] for row in rows}
+
+
+def record_loads(
+    ch: ClickHouseSession, table: str, fingerprints: Mapping[date, Fingerprint], started_at: datetime
+) -> None:
+    """Record what a load swapped into ``table`` per day (called after the swaps): a crash
+    before this leaves the manifest behind the data, which the next pass detects."""
+    if not fingerprints:
+        return
+    days = sorted(fingerprints)
+    signatures = parts_signatures(ch, [table])
+    ch.insert_arrow("load_manifest", pa.table({
+        "table_name": pa.array([table] * len(days), pa.string()),
+        "day": pa.array(days, pa.date32()),
+        "rows": pa.array([fingerprints[d].rows for d in days], pa.uint64()),
+        "fingerprint": pa.array([fingerprints[d].text for d in days], pa.string()),
+        "parts_signature": pa.array([signatures.get((table, d), 0) for d in days], pa.uint64()),
+        "started_at": pa.array([started_at] * len(days), pa.timestamp("us", tz="UTC")),
+    }))
+
+
+def mark_pending(ch: ClickHouseSession, reasons: Mapping[date, str], since: datetime) -> None:
+    if not reasons:
+        return
+    days = sorted(reasons)
+    ch.insert_arrow("pending_days", pa.table({
+        "day": pa.array(days, pa.date32()),
+        "since": pa.array([since] * len(days), pa.timestamp("us", tz="UTC")),
+        "reason": pa.array([reasons[d] for d in days], pa.string()),
+    }))
+
+
+@dataclass(frozen=True)
+class Pending:
+    reason: str
+    since: datetime
+
+
+def pending_days(ch: ClickHouseSession, daily_tables: Iterable[str]) -> dict[date, Pending]:
+    """Days marked pending that some daily table has not been reloaded for since."""
+    manifest = read_manifest(ch)
+    tables = list(daily_tables)
+    pending = {}
+    for row in ch.query_arrow("state/pending_days").to_pylist():
+        entries = [manifest.get((table, row["day"])) for table in tables]
+        if any(entry is None or entry.started_at < row["since"] for entry in entries):
+            pending[row["day"]] = Pending(row["reason"], row["since"])
+    return pending
+
+
+def read_cursor(ch: ClickHouseSession, name: str = PLANNER_CURSOR) -> str | None:
+    return ch.scalar("state/cursor_get", source=name)
+
+
+def write_cursor(ch: ClickHouseSession, text: str, name: str = PLANNER_CURSOR) -> None:
+    ch.command("state/cursor_set", source=name, snapshot=text)
+
+
+def drop_stale_staging(ch: ClickHouseSession) -> list[str]:
+    """Drop staging tables that a killed load left behind; returns their names."""
+    age = 0 if ch.target.is_embedded else STALE_STAGING_SECONDS
+    stale = [row["name"] for row in ch.query_arrow("state/stale_staging_tables", age_seconds=age).to_pylist()]
+    for name in stale:
+        ch.command("ops/drop_table", table=name)
+    return stale

@@ -1,2 +1,0 @@
-SELECT {id_column:Identifier} AS id
-FROM analytics.{table:Identifier} FINAL

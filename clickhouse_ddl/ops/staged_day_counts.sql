@@ -1,3 +1,0 @@
-SELECT event_date, count() AS rows
-FROM analytics.{staging:Identifier}
-GROUP BY event_date

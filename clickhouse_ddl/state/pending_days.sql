@@ -1,0 +1,1 @@
+SELECT day, since, reason FROM analytics.pending_days FINAL
