@@ -122,6 +122,7 @@ def automated_pass(
     """One planner pass as run requests: what the sensor and every schedule do."""
     fail_dead_runs(instance)
     with clickhouse.session(lock_timeout_seconds=SENSOR_LOCK_SECONDS) as ch:
+        ch.apply_ddl()
         plan = plan_pass(postgres, ch, **options)
     _warn_outside_partitions(plan, log)
     return plan, run_requests(plan, instance)
