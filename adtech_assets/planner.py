@@ -60,6 +60,9 @@ from adtech_assets.state import (
 )
 
 DAILY_TABLES = (*(spec.table for spec in FACTS), ROLLUP_TABLE)
+# A fingerprint pass covers every day Postgres can hold, so that days outside the partitions
+# (before the start, in the future) are pending until the partitions reach them.
+EVERY_DAY = (date(1, 1, 1), date(9999, 12, 31))
 Counters = dict[str, list[int]]  # table -> [inserts, updates, deletes, file node]
 
 
@@ -213,8 +216,9 @@ def plan_pass(
                     for day in changed_days_since(conn, source, table_cursor):
                         found.setdefault(day, f"{source} {day}: new rows")
                 if due:
-                    first = start if not lookback_days else max(start, end - timedelta(days=lookback_days))
-                    for day, reason in _postgres_differences(conn, source, spec.table, manifest, first, end).items():
+                    first = EVERY_DAY[0] if not lookback_days else end - timedelta(days=lookback_days)
+                    differences = _postgres_differences(conn, source, spec.table, manifest, first, EVERY_DAY[1])
+                    for day, reason in differences.items():
                         found.setdefault(day, reason)
         cursor.changes.tables[source] = advance(table_cursor, snapshot, xmax, max_id)
         if due:

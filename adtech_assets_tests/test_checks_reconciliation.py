@@ -1,18 +1,22 @@
-"""Row-count reconciliation: after a sync every check passes; once ClickHouse is tampered with,
-the next sync fails the checks, shows both counts, and does not refresh the KPIs; ``adtech
-sync`` then exits non-zero and prints both counts. Rows no partition can hold are reported."""
+"""Reconciliation on the data: after a sync every check passes; once ClickHouse is tampered with,
+a run of the checks alone (on a fresh Dagster instance: no run history) fails with both sides'
+counts and fingerprints, ``dagster asset check``-style, and the next sync repairs the days and
+passes; rows no partition can hold are reported and stay pending."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetSelection, DagsterInstance, materialize
+
+from adtech_assets.assets.facts import FACTS
+from adtech_assets.assets.rollups import ROLLUP_KEY
+from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
 
 from adtech_assets.sample_data import SeedWindow, seed_batch
 from adtech_assets.sync import SyncReport
-from adtech_assets_tests.helpers import ch_command, ch_scalar, cli_env, pg_execute, run_cli, sync
+from adtech_assets_tests.helpers import ch_command, ch_scalar, cli_env, kpi_differences, pg_execute, run_cli, sync
 
 IMPRESSIONS_COUNT = ("analytics/fact_impressions", "row_counts_match_postgres")
 CLICKS_COUNT = ("analytics/fact_clicks", "row_counts_match_postgres")
@@ -51,11 +55,20 @@ def test_checks_pass_after_sync_with_both_counts_equal(resources, postgres, inst
     assert last.metadata["postgres_rows"] == last.metadata["clickhouse_rows"] == total
 
 
-def test_tampered_clickhouse_fails_the_checks_with_both_counts_and_blocks_the_kpis(
+def run_checks_alone(resources) -> dict:
+    """The fact and rollup checks as a run of their own, on an instance that has seen no run."""
+    with DagsterInstance.ephemeral() as fresh:
+        result = materialize([*ALL_ASSETS, *ALL_CHECKS], resources=resources, instance=fresh, raise_on_error=False,
+                             selection=AssetSelection.checks_for_assets(*(s.key for s in FACTS), ROLLUP_KEY))
+    return {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+
+
+def test_tampered_clickhouse_fails_the_checks_alone_and_the_next_sync_repairs_it(
     resources, postgres, clickhouse, instance
 ):
     seed(postgres)
     assert sync(resources, instance).ok
+    assert all(e.passed for e in run_checks_alone(resources).values())
     ch_command(clickhouse, "ALTER TABLE analytics.fact_impressions DELETE WHERE impression_id % 7 = 0 "
                            "SETTINGS mutations_sync = 2")
     removed = pg_execute(postgres, "SELECT count(*) FROM impressions WHERE mod(id, 7) = 0")[0][0]
@@ -63,24 +76,25 @@ def test_tampered_clickhouse_fails_the_checks_with_both_counts_and_blocks_the_kp
     ch_command(clickhouse, "INSERT INTO analytics.fact_clicks (click_id, campaign_id, created_at) "
                            "SELECT -number, NULL, toDateTime64({d:Date}, 6, 'UTC') FROM numbers(1, 5)", d=day)
 
-    report = sync(resources, instance)
-    assert not report.ok and not report.kpis_refreshed
-    assert report.days_loaded == []  # nothing changed at the source: the checks alone catch it
-    failed = {(c.asset, c.check): c for c in report.failed_checks}
-    assert {IMPRESSIONS_COUNT, CLICKS_COUNT, ROLLUP_TOTALS} <= set(failed), failed
-    impressions = failed[IMPRESSIONS_COUNT].metadata
-    assert impressions["postgres_rows"] - impressions["clickhouse_rows"] == removed > 0
+    checks = run_checks_alone(resources)
+    impressions, clicks = checks[IMPRESSIONS_COUNT], checks[CLICKS_COUNT]
+    assert not impressions.passed and not clicks.passed and not checks[ROLLUP_TOTALS].passed
+    impressions = {k: getattr(v, "value", v) for k, v in impressions.metadata.items()}
+    clicks = {k: getattr(v, "value", v) for k, v in clicks.metadata.items()}
+    total = pg_execute(postgres, "SELECT count(*) FROM impressions")[0][0]
+    assert (impressions["postgres_rows"], impressions["clickhouse_rows"]) == (total, total - removed)
     assert impressions["mismatched_days"] >= 1
-    clicks = failed[CLICKS_COUNT].metadata
-    assert clicks["clickhouse_rows"] - clicks["postgres_rows"] == 5
-    assert clicks["mismatches"] == [{"day": day.isoformat(), "postgres": clicks["mismatches"][0]["postgres"],
-                                     "clickhouse": clicks["mismatches"][0]["postgres"] + 5}]
+    pg_clicks_that_day = pg_execute(postgres, "SELECT count(*) FROM clicks WHERE created_at::date = %s", (day,))[0][0]
+    (mismatch,) = clicks["mismatches"]
+    assert (mismatch["day"], mismatch["postgres_rows"], mismatch["clickhouse_rows"]) == (
+        day.isoformat(), pg_clicks_that_day, pg_clicks_that_day + 5)
 
-    # the failed pass did not advance the cursor; once the days reload, everything passes again
-    pg_execute(postgres, "UPDATE impressions SET campaign_id = campaign_id WHERE mod(id, 7) = 0")
-    pg_execute(postgres, "UPDATE clicks SET campaign_id = campaign_id WHERE created_at::date = %s", (day,))
     repaired = sync(resources, instance)
     assert repaired.ok, (repaired.failed_checks, repaired.errors)
+    assert day in repaired.days_loaded and "differs from what was loaded" in repaired.reasons[day]
+    assert kpi_differences(postgres, clickhouse) == {}
+    assert all(e.passed for e in run_checks_alone(resources).values())
+    assert sync(resources, instance).days_loaded == [], "repaired: the next pass has nothing to do"
 
 
 def test_rows_outside_the_partitions_are_reported(resources, postgres, instance):
@@ -93,29 +107,21 @@ def test_rows_outside_the_partitions_are_reported(resources, postgres, instance)
     assert not outside.passed
     assert (outside.metadata["rows_without_created_at"], outside.metadata["rows_before_first_day"],
             outside.metadata["rows_after_last_day"]) == (1, 1, 1)
-    assert far_future.date() in report.days_outside_partitions
+    assert {far_future.date(), date(2001, 2, 3)} <= set(report.days_outside_partitions), "pending, not dropped"
 
 
-def test_cli_sync_exits_non_zero_and_prints_both_counts(resources, postgres, pg_url, clickhouse, clickhouse_path,
-                                                        tmp_path):
+def test_cli_sync_repairs_drift_and_says_why(resources, postgres, pg_url, clickhouse, clickhouse_path, tmp_path):
     seed(postgres)
     env = cli_env(tmp_path, ADTECH_PG_URL=pg_url, ADTECH_CLICKHOUSE_URL=f"chdb://{clickhouse_path}")
-    # the first pass in process, recorded in the DAGSTER_HOME the command will use
-    home = Path(env["DAGSTER_HOME"])
-    home.mkdir(parents=True)
-    with DagsterInstance.from_config(str(home)) as persistent:
-        assert sync(resources, persistent).ok
+    first = run_cli(["sync"], env)
+    assert first.returncode == 0, first.stderr[-3000:]
 
     ch_command(clickhouse, "ALTER TABLE analytics.fact_impressions DELETE WHERE impression_id % 7 = 0 "
                            "SETTINGS mutations_sync = 2")
-    expected_pg = pg_execute(postgres, "SELECT count(*) FROM impressions")[0][0]
-    expected_ch = ch_scalar(clickhouse, "SELECT count() FROM analytics.fact_impressions")
-
     second = run_cli(["sync"], env)
-    assert second.returncode not in (0, 2), (second.returncode, second.stderr[-3000:])
-    failure = [line for line in second.stderr.splitlines()
-               if "CHECK FAILED" in line and "fact_impressions" in line and "row_counts_match_postgres" in line]
-    assert failure, second.stderr[-3000:]
-    assert f"'postgres_rows': {expected_pg}" in failure[0] and f"'clickhouse_rows': {expected_ch}" in failure[0]
+    assert second.returncode == 0, (second.stdout[-2000:], second.stderr[-3000:])
+    assert "content differs from what was loaded" in second.stdout
     assert "Traceback" not in second.stderr
-    assert "KPIs NOT refreshed" in second.stdout
+    assert kpi_differences(postgres, clickhouse) == {}
+    third = run_cli(["sync"], env)
+    assert third.returncode == 0 and "nothing changed" in third.stdout, third.stdout[-2000:]

@@ -10,6 +10,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from adtech_assets.fingerprints import clickhouse_day_fingerprints
 from adtech_assets.resources import ClickHouseResource
 
 SERVER_URL = "ADTECH_TEST_CLICKHOUSE_URL"
@@ -41,8 +42,8 @@ def impressions(ids: list[int], at: datetime, campaign: int | None = 7) -> pa.Ta
 
 def day_rows(ch, day: date) -> list[int]:
     """Rows per day in [day, day + 1): an empty list when the day holds nothing."""
-    rows = ch.query_arrow("checks/fact_day_counts", table="fact_impressions", start=day, end=day + timedelta(days=1))
-    return rows["rows"].to_pylist()
+    rows = clickhouse_day_fingerprints(ch, "fact_impressions", "impression_id", day, day + timedelta(days=1))
+    return [fingerprint.rows for fingerprint in rows.values()]
 
 
 def test_apply_ddl_is_idempotent_and_creates_every_object(backend):
@@ -51,7 +52,7 @@ def test_apply_ddl_is_idempotent_and_creates_every_object(backend):
         ch.apply_ddl()
         names = set(ch.client.query_arrow("SELECT name FROM system.tables WHERE database = 'analytics'")["name"].to_pylist())
     assert {"dim_advertiser", "dim_campaign", "fact_impressions", "fact_clicks", "agg_campaign_daily",
-            "load_state", "mv_campaign_ctr", "mv_daily_performance", "mv_campaign_daily_performance",
+            "load_state", "load_manifest", "pending_days", "mv_campaign_ctr", "mv_daily_performance", "mv_campaign_daily_performance",
             "mv_campaign_efficiency", "mv_advertiser_performance"} <= names
 
 
@@ -67,12 +68,13 @@ def test_arrow_insert_and_reads_keep_types_and_microseconds(backend):
                 "SELECT impression_id, campaign_id, created_at, event_date FROM analytics.{s:Identifier} ORDER BY impression_id",
                 parameters={"s": staging},
             )
-            frame = ch.query_df("ops/staged_day_counts", staging=staging)
+            frame = ch.query_df("checks/day_fingerprints", table=staging, id_column="impression_id",
+                                start=DAY, end=NEXT_DAY + timedelta(days=1))
     assert table["created_at"].to_pylist()[0] == last_microsecond.replace(tzinfo=timezone.utc)
     assert table["event_date"].to_pylist() == [DAY, DAY, NEXT_DAY]
     assert table["campaign_id"].to_pylist() == [7, 7, None]
     assert isinstance(frame, pl.DataFrame)
-    assert dict(zip(frame["event_date"], frame["rows"])) == {DAY: 2, NEXT_DAY: 1}
+    assert dict(zip(frame["day"], frame["rows"])) == {DAY: 2, NEXT_DAY: 1}
 
 
 def test_replace_partition_swaps_a_whole_day_and_drops_an_empty_one(backend):
