@@ -1,0 +1,243 @@
+"""Convergence is the contract: after any mix of inserts, updates and deletes in Postgres, any
+crash, and any drift in ClickHouse, one successful ``adtech sync`` leaves both facts and all five
+KPI views equal to Postgres, and exits 0. Each scenario on its own, real engines, and each ends
+by comparing the facts row by row and the views with their Postgres ground truth."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+from adtech_assets.run_liveness import HOST_TAG, PID_TAG, STARTED_TAG, fail_dead_runs
+from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets.settings import PROJECT_ROOT
+from adtech_assets_tests.helpers import (
+    add_events,
+    ch_command,
+    ch_query,
+    ch_scalar,
+    cli_command,
+    cli_env,
+    kpi_differences,
+    pg_execute,
+    run_cli,
+    sync,
+)
+
+NOW = datetime.now(timezone.utc).replace(tzinfo=None)
+TODAY = NOW.date()
+
+
+def seed(postgres, days: int = 6, impressions: int = 4000) -> None:
+    seed_batch(postgres, advertisers=3, campaigns=12, impressions=impressions, ctr=0.1,
+               window=SeedWindow.last_days(days), seed=0.5)
+
+
+def fact_rows(clickhouse, table: str, id_column: str) -> list[tuple]:
+    rows = ch_query(clickhouse, f"SELECT {id_column} AS id, campaign_id, created_at FROM analytics.{table}")
+    return sorted((r["id"], r["campaign_id"], r["created_at"].replace(tzinfo=None)) for r in rows)
+
+
+def source_rows(postgres, table: str) -> list[tuple]:
+    return sorted(pg_execute(postgres, f"SELECT id, campaign_id, created_at FROM {table} WHERE created_at IS NOT NULL"))
+
+
+def assert_converged(postgres, clickhouse) -> None:
+    for source, table, id_column in (("impressions", "fact_impressions", "impression_id"),
+                                     ("clicks", "fact_clicks", "click_id")):
+        assert fact_rows(clickhouse, table, id_column) == source_rows(postgres, source), table
+    assert kpi_differences(postgres, clickhouse) == {}
+
+
+def settle_counters(postgres, table: str, before: list) -> None:
+    """Postgres publishes a transaction's write counters when its backend goes idle or exits,
+    a moment after the commit; wait (bounded) until they show, as the next pass would."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = pg_execute(postgres, "SELECT n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables "
+                                   "WHERE relname = %s", (table,))[0]
+        if list(now) != before:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the write counters of {table} never moved")
+
+
+def counters(postgres, table: str) -> list:
+    return list(pg_execute(postgres, "SELECT n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables "
+                                     "WHERE relname = %s", (table,))[0])
+
+
+def change(postgres, table: str, statement: str, params=()) -> None:
+    before = counters(postgres, table)
+    pg_execute(postgres, statement, params)
+    settle_counters(postgres, table, before)
+
+
+def sync_ok(resources, instance=None):
+    report = sync(resources, instance)
+    assert report.ok, (report.failed_checks, report.errors)
+    return report
+
+
+@pytest.fixture
+def loaded(postgres, clickhouse, resources):
+    seed(postgres)
+    sync_ok(resources)
+    assert_converged(postgres, clickhouse)
+    return resources
+
+
+def test_update_of_campaign_id_on_an_old_day(loaded, postgres, clickhouse):
+    old_day = TODAY - timedelta(days=4)
+    change(postgres, "impressions", "UPDATE impressions SET campaign_id = (SELECT max(id) FROM campaign) "
+                                    "WHERE created_at::date = %s AND id %% 3 = 0", (old_day,))
+    report = sync_ok(loaded)
+    assert report.days_loaded == [old_day]
+    assert_converged(postgres, clickhouse)
+
+
+def test_update_moving_created_at_to_another_day(loaded, postgres, clickhouse):
+    from_day, to_day = TODAY - timedelta(days=4), TODAY - timedelta(days=2)
+    change(postgres, "clicks", "UPDATE clicks SET created_at = created_at + interval '2 days' "
+                               "WHERE created_at::date = %s AND id %% 2 = 0", (from_day,))
+    report = sync_ok(loaded)
+    assert {from_day, to_day} <= set(report.days_loaded)
+    assert_converged(postgres, clickhouse)
+
+
+def test_delete_on_a_day_months_old(loaded, postgres, clickhouse):
+    months_ago = NOW - timedelta(days=120)
+    add_events(postgres, "impressions", [(1, months_ago + timedelta(minutes=n)) for n in range(50)])
+    sync_ok(loaded)
+    assert_converged(postgres, clickhouse)
+    change(postgres, "impressions", "DELETE FROM impressions WHERE created_at::date = %s AND id %% 2 = 0",
+           (months_ago.date(),))
+    report = sync_ok(loaded)
+    assert report.days_loaded == [months_ago.date()]
+    assert_converged(postgres, clickhouse)
+
+
+def test_a_day_duplicated_in_clickhouse_as_after_a_crash_mid_swap(loaded, postgres, clickhouse):
+    day = TODAY - timedelta(days=3)
+    for table in ("fact_impressions", "agg_campaign_daily"):
+        ch_command(clickhouse, f"INSERT INTO analytics.{table} SELECT * FROM analytics.{table} "
+                               "WHERE event_date = {d:Date}", d=day)
+    ch_command(clickhouse, "CREATE TABLE analytics._staging_fact_impressions_deadbeef00 AS analytics.fact_impressions")
+    report = sync_ok(loaded, DagsterInstance.ephemeral())  # a fresh Dagster instance: no history to go by
+    assert report.days_loaded == [day]
+    assert_converged(postgres, clickhouse)
+    assert ch_scalar(clickhouse, "SELECT count() FROM system.tables WHERE database = 'analytics' "
+                                 "AND startsWith(name, '_staging_')") == 0, "stale staging tables are dropped"
+
+
+def test_a_dropped_partition_with_a_fresh_dagster_home(loaded, postgres, clickhouse):
+    day = TODAY - timedelta(days=2)
+    ch_command(clickhouse, "ALTER TABLE analytics.fact_clicks DROP PARTITION {d:Date}", d=day)
+    ch_command(clickhouse, "ALTER TABLE analytics.agg_campaign_daily DROP PARTITION {d:Date}", d=TODAY)
+    with DagsterInstance.ephemeral() as fresh:
+        report = sync_ok(loaded, fresh)
+    assert report.days_loaded == [day, TODAY]
+    assert_converged(postgres, clickhouse)
+
+
+def test_rows_outside_the_partitions_load_when_the_start_moves_earlier(postgres, pg_url, clickhouse,
+                                                                        clickhouse_path, tmp_path):
+    seed(postgres, days=8)
+    env = cli_env(tmp_path, ADTECH_PG_URL=pg_url, ADTECH_CLICKHOUSE_URL=f"chdb://{clickhouse_path}",
+                  ADTECH_PARTITIONS_START=(TODAY - timedelta(days=3)).isoformat())
+    first = run_cli(["sync"], env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "fall outside the partitions" in first.stderr
+    assert ch_scalar(clickhouse, "SELECT min(event_date) FROM analytics.fact_impressions") == TODAY - timedelta(days=3)
+
+    env["ADTECH_PARTITIONS_START"] = (TODAY - timedelta(days=30)).isoformat()
+    second = run_cli(["sync"], env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert_converged(postgres, clickhouse)
+
+
+def test_three_syncs_at_once(postgres, pg_url, clickhouse, clickhouse_path, tmp_path):
+    seed(postgres)
+    env = cli_env(tmp_path, ADTECH_PG_URL=pg_url, ADTECH_CLICKHOUSE_URL=f"chdb://{clickhouse_path}")
+    procs = [subprocess.Popen(cli_command("sync"), env=env, cwd=PROJECT_ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outputs]
+    assert_converged(postgres, clickhouse)
+
+
+def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            return False
+        if needle in line:
+            return True
+    return False
+
+
+def test_kill_9_during_a_load_then_one_sync_repairs(postgres, pg_url, clickhouse, clickhouse_path, tmp_path):
+    """A real load killed at different moments of its day swaps (a bounded number of tries, each
+    killing a little later); after each, one sync converges and leaves no run STARTED."""
+    seed(postgres, days=40, impressions=60_000)
+    env = cli_env(tmp_path, ADTECH_PG_URL=pg_url, ADTECH_CLICKHOUSE_URL=f"chdb://{clickhouse_path}")
+    for attempt, delay in enumerate((0.3, 1.5)):
+        if attempt:  # give the next load something to swap: change every day
+            change(postgres, "impressions", "UPDATE impressions SET campaign_id = campaign_id WHERE id %% 7 = %s",
+                   (attempt,))
+        victim = subprocess.Popen(cli_command("sync"), env=env, cwd=PROJECT_ROOT, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            if _wait_for_line(victim, "facts: loading", timeout=300):
+                time.sleep(delay)
+        finally:
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=60)
+        repair = run_cli(["sync"], env, timeout=600)
+        assert repair.returncode == 0, (attempt, repair.stdout[-2000:], repair.stderr[-3000:])
+        assert_converged(postgres, clickhouse)
+        with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+            stuck = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING]))
+            assert stuck == [], [r.run_id for r in stuck]
+        assert ch_scalar(clickhouse, "SELECT count() FROM system.tables WHERE database = 'analytics' "
+                                     "AND startsWith(name, '_staging_')") == 0
+
+
+def test_runs_of_a_dead_worker_are_marked_failed_and_live_ones_are_not(tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").touch()
+    dead = subprocess.Popen(["sleep", "0"])
+    dead.wait()
+    with DagsterInstance.from_config(str(home)) as instance:
+        def started_run(pid: int, started: str):
+            from dagster import job, op
+            from dagster._core.events import DagsterEvent, DagsterEventType
+
+            @op
+            def noop():
+                pass
+
+            @job
+            def probe():
+                noop()
+
+            run = instance.create_run_for_job(probe, tags={HOST_TAG: os.uname().nodename, PID_TAG: str(pid),
+                                                           STARTED_TAG: started})
+            instance.report_dagster_event(DagsterEvent(DagsterEventType.RUN_START.value, job_name=run.job_name),
+                                          run_id=run.run_id)
+            return run.run_id
+
+        gone, alive = started_run(dead.pid, ""), started_run(os.getpid(), "")
+        assert fail_dead_runs(instance) == [gone]
+        assert instance.get_run_by_id(gone).status == DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(alive).status == DagsterRunStatus.STARTED
+
