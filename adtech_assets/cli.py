@@ -7,12 +7,14 @@ and exit 2; a failed check exits 1.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import logging
 import os
 import sys
 import time
 import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from adtech_assets.errors import AdtechError
@@ -40,6 +42,23 @@ def dagster_home() -> Path:
     (home / "dagster.yaml").touch(exist_ok=True)
     os.environ[DAGSTER_HOME] = str(home)
     return home
+
+
+@contextmanager
+def _opened_instance(home: Path):
+    """The Dagster instance of ``home``. Its SQLite storage creates its tables on first use, and
+    two processes doing that at once fail: the first use is serialized on a lock file."""
+    from dagster import DagsterInstance
+
+    with open(home / ".adtech-instance.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instance = DagsterInstance.get()
+        try:
+            instance.get_runs(limit=1)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    with instance:
+        yield instance
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -100,12 +119,10 @@ def _report_sync(report) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from dagster import DagsterInstance
-
     from adtech_assets.sync import run_sync
 
     home = dagster_home()
-    with DagsterInstance.get() as instance:
+    with _opened_instance(home) as instance:
         say(f"Dagster instance: {home}")
         report = run_sync(instance, _resources(), say, full=getattr(args, "full", False))
     return _report_sync(report)

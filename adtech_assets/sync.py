@@ -116,6 +116,7 @@ def run_sync(
 
     with clickhouse.session() as ch:
         plan = plan_pass(postgres, ch, full=full)
+        loads_started = clickhouse_now(ch)  # a day marked pending after this is another pass's
     report.days_loaded, report.days_outside_partitions = plan.days, plan.outside_partitions
     report.reasons = plan.reasons
     if plan.idle:
@@ -123,8 +124,6 @@ def run_sync(
         report.kpis_refreshed = True
         return report
 
-    with clickhouse.session() as ch:
-        loads_started = clickhouse_now(ch)
     if plan.dims_changed:
         say(f"dims: {', '.join(plan.dims_changed)} differ from Postgres")
         run(AssetSelection.groups("dims"))

@@ -16,16 +16,26 @@ the stated number of runs with its min and max:
   3. ClickHouse side, on an embedded ClickHouse loaded by one in-process ``run_sync``: the drift
      scan ``planner.clickhouse_drift`` with nothing drifted (ms), against fingerprinting every
      day in ClickHouse, which is what the scan would cost without its data-parts gate
-  4. a no-op ``adtech sync`` as the user sees it (a new process, wall time), and ``--full``
+  4. a no-op ``adtech sync`` as the user sees it: a new process after the first sync, wall
+     time (1 warm-up, then 5 runs), with ADTECH_PG_URL, ADTECH_CLICKHOUSE_URL=chdb://<that
+     directory> and a temporary DAGSTER_HOME; ``--full`` (1 warm-up, 3 runs); next to the floor of any such
+     process (Python start and the imports of ``adtech sync``). Python's bytecode lives in a
+     temporary PYTHONPYCACHEPREFIX and is kept between runs, as an installed release has it (the
+     image compiles it; elsewhere the first run writes it); the no-op is also timed without it
+     (PYTHONDONTWRITEBYTECODE and an empty prefix: every module compiled on every run)
   5. the same no-op ``adtech sync`` of the previous release (commit c9902bd, before the
-     convergence work), from a git worktree in /tmp with its own venv, ClickHouse and Dagster home
+     convergence work; 1 warm-up, then 3 runs, both bytecode modes), from a git worktree at
+     /tmp/adtech_before with its own venv (``uv sync --frozen``), ClickHouse and Dagster home
 
+The product code is read at start and at the end (read-only git); a change in between (someone
+editing or committing while it runs) is reported, as the figures would mix two versions.
 Takes ~5-10 minutes on 2 cores. ``--keep-before`` keeps the /tmp worktree for the next run.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import resource
@@ -35,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +59,9 @@ DEFAULT_BENCH_PG = os.environ.get("ADTECH_BENCH_PG_URL", DEFAULT_PG)
 # environment would make the in-process figures and the `adtech sync` subprocesses disagree.
 for _name in [n for n in os.environ if n.startswith("ADTECH_")]:
     del os.environ[_name]
+
+# Dagster's beta notices about the definitions, once per import: not figures.
+warnings.filterwarnings("ignore", message=".*is currently in beta")
 
 REPO = Path(__file__).resolve().parents[1]
 BEFORE_COMMIT = "c9902bd"  # the previous release: the parent of the convergence work
@@ -188,18 +202,20 @@ def initial_sync(pg_url: str, ch_dir: Path, out: Results) -> bool:
 
 
 def clickhouse_state(ch_dir: Path) -> dict:
-    """What ClickHouse says about the loads (outside every timed region)."""
-    from adtech_assets.planner import DAILY_TABLES
+    """What ClickHouse says about the loads and the planner's cursor (outside every timed region)."""
+    from adtech_assets.change_detection import low_water_id
+    from adtech_assets.planner import DAILY_TABLES, PlannerCursor
     from adtech_assets.resources import ClickHouseResource
-    from adtech_assets.state import pending_days
+    from adtech_assets.state import pending_days, read_cursor
 
     with ClickHouseResource(url=f"chdb://{ch_dir}").session() as ch:
         q = ch.client.query
+        cursor = PlannerCursor.from_json(read_cursor(ch))
         return {
             "manifest_written": q("SELECT max(written_at) FROM analytics.load_manifest").result_rows[0][0],
-            "manifest_entries": q("SELECT count() FROM analytics.load_manifest FINAL").result_rows[0][0],
             "pending": len(pending_days(ch, DAILY_TABLES)),
-            "impressions": q("SELECT count() FROM analytics.fact_impressions").result_rows[0][0],
+            "cursor": ", ".join(f"{name} {len(c.checkpoints)} checkpoint(s), next look ids > {low_water_id(c):,}"
+                                for name, c in sorted(cursor.changes.tables.items())),
         }
 
 
@@ -244,6 +260,12 @@ def bench_clickhouse(ch_dir: Path, runs_s: int, runs_ms: int, out: Results) -> N
             out.note(f"days whose parts changed since their load (merges) were fingerprinted by the drift "
                      f"scan: {suspects} per run")
 
+        def every_daily_table():
+            for spec in FACTS:
+                clickhouse_day_fingerprints(ch, spec.table, spec.id_column, start, end)
+            rollup_day_fingerprints(ch, ROLLUP_TABLE, start, end)
+
+        every_daily_table()  # warm-up: both figures below read warm data
         by_table = {spec.table: spec for spec in FACTS}
         impressions = by_table["fact_impressions"]
         samples, results = timed(lambda: clickhouse_day_fingerprints(ch, impressions.table, impressions.id_column,
@@ -251,11 +273,6 @@ def bench_clickhouse(ch_dir: Path, runs_s: int, runs_ms: int, out: Results) -> N
         days = results[-1]
         out.add(Figure("clickhouse_day_fingerprints(fact_impressions), all days", samples, "ms",
                        f"{len(days)} days, {sum(f.rows for f in days.values()):,} rows"))
-
-        def every_daily_table():
-            for spec in FACTS:
-                clickhouse_day_fingerprints(ch, spec.table, spec.id_column, start, end)
-            rollup_day_fingerprints(ch, ROLLUP_TABLE, start, end)
 
         samples, _ = timed(every_daily_table, runs_s)
         out.add(Figure("fingerprints of all days of every daily table (no gate)", samples, "ms",
@@ -281,44 +298,56 @@ class SyncRun:
         m = re.search(r"\((\d+) Dagster runs\)", self.output)
         return int(m.group(1)) if m else None
 
-    @property
-    def no_op(self) -> bool:
-        return self.code == 0 and "nothing changed" in self.output
 
-
-def child_env(pg_url: str, ch_dir: Path, dagster_home: Path) -> dict[str, str]:
+def child_env(pg_url: str, ch_dir: Path, dagster_home: Path, pycache: Path, bytecode: bool) -> dict[str, str]:
+    """The environment of an `adtech` process: only our ADTECH_* settings. Python's bytecode
+    goes to ``pycache`` (PYTHONPYCACHEPREFIX, so no venv is written to): kept between runs with
+    ``bytecode``, as an installed release has it (first run, or the image's compiled bytecode);
+    otherwise an empty prefix that is never written, so every run compiles every module."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ADTECH_", "DAGSTER_")) and k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
+           if not k.startswith(("ADTECH_", "DAGSTER_", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"))
+           and k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
     dagster_home.mkdir(parents=True, exist_ok=True)
-    return {**env, "ADTECH_PG_URL": pg_url, "ADTECH_CLICKHOUSE_URL": f"chdb://{ch_dir}",
-            "DAGSTER_HOME": str(dagster_home)}
+    pycache.mkdir(parents=True, exist_ok=True)
+    env.update({"ADTECH_PG_URL": pg_url, "ADTECH_CLICKHOUSE_URL": f"chdb://{ch_dir}",
+                "DAGSTER_HOME": str(dagster_home), "PYTHONPYCACHEPREFIX": str(pycache)})
+    if not bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
 
 
-def adtech_sync(tree: Path, env: dict[str, str], *args: str, timeout: float = 900) -> SyncRun:
+def run_process(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) -> SyncRun:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    done = subprocess.run([str(tree / ".venv/bin/adtech"), "sync", *args], cwd=tree, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     return SyncRun(wall, cpu, done.returncode, done.stdout + done.stderr)
 
 
+def adtech_sync(tree: Path, env: dict[str, str], *args: str) -> SyncRun:
+    return run_process([str(tree / ".venv/bin/adtech"), "sync", *args], tree, env)
+
+
 def sync_series(label: str, tree: Path, env: dict[str, str], runs: int, out: Results, *args: str,
-                expect_no_op: bool = True) -> Figure | None:
-    progress(f"{label}: {runs} runs ...")
-    done = [adtech_sync(tree, env, *args) for _ in range(runs)]
-    summary = ", ".join(f"{r.wall:.2f}s/{r.days_loaded}d/{r.dagster_runs}r" for r in done)
+                warmup: int = 1) -> Figure | None:
+    progress(f"{label}: {warmup} warm-up + {runs} runs ...")
+    done = [adtech_sync(tree, env, *args) for _ in range(warmup + runs)]
     failed = [r for r in done if r.code]
     if failed:
         out.note(f"{label}: exit {failed[0].code}: {failed[0].output.strip()[-1500:]}")
         return None
-    figure = out.add(Figure(label, [r.wall for r in done], "s",
-                            f"cpu {statistics.median(r.cpu for r in done):.2f} s; runs (wall/days loaded/Dagster runs): {summary}"))
+    summary = ", ".join(f"{r.wall:.2f}s/{r.days_loaded}d/{r.dagster_runs}r" for r in done[warmup:])
+    figure = out.add(Figure(label, [r.wall for r in done[warmup:]], "s",
+                            f"cpu {statistics.median(r.cpu for r in done[warmup:]):.2f} s; "
+                            f"each (wall/days loaded/Dagster runs): {summary}"))
     loaded = [r.days_loaded for r in done if r.days_loaded]
-    if expect_no_op and loaded:
-        out.note(f"{label}: a pass after a complete sync loaded days again: {loaded}")
+    if loaded:
+        out.note(f"{label}: a pass after a complete sync loaded days again: {loaded} (warm-up included)")
+    new = [r for r in done if "nothing changed" not in r.output]
+    if "previous release" not in label and new:
+        out.note(f"{label}: {len(new)} pass(es) did not say 'nothing changed': {new[0].output.strip()[-800:]}")
     return figure
 
 
@@ -377,44 +406,23 @@ def main() -> None:
         clicks = conn.execute("SELECT count(*) FROM clicks").fetchone()[0]
     print(f"impressions: {rows:,}, clicks: {clicks:,}, {first} .. {last}; "
           f"medians of {runs_s} (seconds-scale) or {runs_ms} (ms-scale) runs, [min .. max]")
+    revision = code_revision()
+    print(f"code under test: {revision} (HEAD{', plus uncommitted changes' if '+' in revision else ''})")
     out = Results()
     bench_postgres(args.pg_url, runs_s, runs_ms, out)
 
-    sync_noop = sync_full = before_noop = None
+    results = {}
     with tempfile.TemporaryDirectory(prefix="adtech-convergence-") as tmp:
         tmp = Path(tmp)
         ch_dir = tmp / "clickhouse"
         if initial_sync(args.pg_url, ch_dir, out):
             bench_clickhouse(ch_dir, runs_s, runs_ms, out)
-
-            print("\n4. `adtech sync` as a process after the first sync, wall seconds")
-            state = clickhouse_state(ch_dir)
-            env = child_env(args.pg_url, ch_dir, tmp / "dagster-home")
-            sync_noop = sync_series("adtech sync (no-op)", REPO, env, 5, out)
-            if sync_noop:
-                rewritten = rewritten_since(ch_dir, state["manifest_written"])
-                after = clickhouse_state(ch_dir)
-                print(f"   after the no-op syncs: {rewritten} manifest entries rewritten, "
-                      f"{after['pending']} pending days (before: {state['pending']})")
-                if rewritten:
-                    out.note(f"the no-op syncs rewrote {rewritten} load_manifest entries (merged parts recorded)")
-            sync_full = sync_series("adtech sync --full (Postgres fingerprinted)", REPO, env, 3, out, "--full")
-
-        print(f"\n5. previous release ({BEFORE_COMMIT}): `adtech sync` as a process, wall seconds")
+            results.update(bench_processes(args.pg_url, ch_dir, tmp, out))
+        print(f"\n5. previous release ({BEFORE_COMMIT}): `adtech sync` as a process after its first sync, wall seconds")
         tree, created = prepare_before(out)
         try:
             if tree is not None:
-                before_env = child_env(args.pg_url, tmp / "clickhouse-before", tmp / "dagster-home-before")
-                progress("previous release: first full sync ...")
-                first_run = adtech_sync(tree, before_env)
-                if first_run.code:
-                    out.note(f"previous release not measured: its first sync exited {first_run.code}: "
-                             f"{first_run.output.strip()[-1500:]}")
-                else:
-                    print(f"   its first full sync (process): {first_run.wall:.1f} s, {first_run.days_loaded} days "
-                          f"loaded, {first_run.dagster_runs} Dagster runs")
-                    before_noop = sync_series(f"adtech sync (no-op), previous release {BEFORE_COMMIT}", tree,
-                                              before_env, 3, out)
+                results.update(bench_before(args.pg_url, tree, tmp, out))
         finally:
             if created and not args.keep_before:
                 remove_before()
@@ -422,15 +430,69 @@ def main() -> None:
     print("\nsummary (median [min .. max] n)")
     for figure in out.figures:
         print(f"  {figure.label:<62} {figure.row()}")
-    if sync_noop and before_noop:
-        print(f"\n  no-op `adtech sync`: this release {sync_noop.median:.2f} s, previous release "
-              f"{before_noop.median:.2f} s (before / now = {before_noop.median / sync_noop.median:.2f})")
-    elif sync_noop:
-        print(f"\n  no-op `adtech sync`: this release {sync_noop.median:.2f} s; previous release not measured")
-    if sync_full:
-        print(f"  `adtech sync --full`: {sync_full.median:.2f} s")
+    print(f"\n  no-op `adtech sync`, median s     {'this release':>14} {'previous (' + BEFORE_COMMIT + ')':>20} {'before / now':>13}")
+    for mode in ("bytecode", "compile"):
+        now, before = results.get(("now", mode)), results.get(("before", mode))
+        label = "with bytecode cache (installed)" if mode == "bytecode" else "without (compiles every module)"
+        cells = [f"{f.median:.2f}" if f else "n/a" for f in (now, before)]
+        ratio = f"{before.median / now.median:.2f}" if now and before else "n/a"
+        print(f"  {label:<33} {cells[0]:>14} {cells[1]:>20} {ratio:>13}")
+    if results.get(("now", "full")):
+        print(f"  `adtech sync --full` (bytecode cache), median: {results[('now', 'full')].median:.2f} s")
+    if code_revision() != revision:
+        out.note("the product code changed during this run (someone committed or edited adtech_assets/, "
+                 "clickhouse_ddl/): the figures may mix two versions; run again")
     for text in out.notes:
         print(f"  NOTE: {text}")
+
+
+def bench_processes(pg_url: str, ch_dir: Path, tmp: Path, out: Results) -> dict:
+    print("\n4. `adtech sync` as a process after the first sync, wall seconds")
+    state = clickhouse_state(ch_dir)
+    print(f"   planner cursor after the first sync: {state['cursor']}")
+    env = child_env(pg_url, ch_dir, tmp / "dagster-home", tmp / "pycache-now", bytecode=True)
+    progress("process start and imports of `adtech sync`: 1 warm-up + 5 runs ...")
+    imports = [run_process([str(REPO / ".venv/bin/python"), "-c", "import adtech_assets.cli, adtech_assets.sync"],
+                           REPO, env) for _ in range(6)][1:]
+    out.add(Figure("floor: python start + the imports of `adtech sync`", [r.wall for r in imports], "s",
+                   f"cpu {statistics.median(r.cpu for r in imports):.2f} s"))
+    found = {("now", "bytecode"): sync_series("adtech sync (no-op)", REPO, env, 5, out)}
+    cold = child_env(pg_url, ch_dir, tmp / "dagster-home", tmp / "pycache-empty", bytecode=False)
+    found["now", "compile"] = sync_series("adtech sync (no-op), no bytecode cache", REPO, cold, 3, out, warmup=0)
+    rewritten = rewritten_since(ch_dir, state["manifest_written"])
+    after = clickhouse_state(ch_dir)
+    print(f"   after the no-op syncs: {rewritten} load_manifest entries rewritten, {after['pending']} pending days "
+          f"(before: {state['pending']}); planner cursor: {after['cursor']}")
+    if rewritten:
+        out.note(f"the no-op syncs rewrote {rewritten} load_manifest entries (merged parts recorded)")
+    found["now", "full"] = sync_series("adtech sync --full (Postgres fingerprinted)", REPO, env, 3, out, "--full")
+    return found
+
+
+def bench_before(pg_url: str, tree: Path, tmp: Path, out: Results) -> dict:
+    ch_dir, home = tmp / "clickhouse-before", tmp / "dagster-home-before"
+    env = child_env(pg_url, ch_dir, home, tmp / "pycache-before", bytecode=True)
+    progress("previous release: first full sync ...")
+    first = adtech_sync(tree, env)
+    if first.code:
+        out.note(f"previous release not measured: its first sync exited {first.code}: {first.output.strip()[-1500:]}")
+        return {}
+    print(f"   its first full sync (process): {first.wall:.1f} s, {first.days_loaded} days loaded, "
+          f"{first.dagster_runs} Dagster runs")
+    label = f"adtech sync (no-op), previous release {BEFORE_COMMIT}"
+    found = {("before", "bytecode"): sync_series(label, tree, env, 3, out)}
+    cold = child_env(pg_url, ch_dir, home, tmp / "pycache-before-empty", bytecode=False)
+    found["before", "compile"] = sync_series(f"{label}, no bytecode cache", tree, cold, 3, out, warmup=0)
+    return found
+
+
+def code_revision() -> str:
+    """HEAD and a digest of the uncommitted changes to the product code (read-only git calls)."""
+    git = ["git", "--no-optional-locks", "-C", str(REPO)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    diff = subprocess.run([*git, "diff", "HEAD", "--", "adtech_assets", "clickhouse_ddl", "pyproject.toml", "uv.lock"],
+                          capture_output=True).stdout
+    return f"{head}+{hashlib.sha1(diff).hexdigest()[:8]}" if diff else head
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
-"""Freshness (issue 3 item 8): seconds from a new impression in Postgres to ``mv_daily_performance``.
+"""Freshness: seconds from a change in Postgres to ``mv_daily_performance``, daemon running.
 
-    uv run python benchmarks/freshness.py [--repeat 3] [--url http://127.0.0.1:3000]
+    uv run python benchmarks/freshness.py [--change insert|update|delete] [--repeat 3] [--url http://127.0.0.1:3000]
+
+``--change insert`` (default) inserts one impression created now; ``update`` moves the newest
+impression of an earlier day to now (today's count goes up, with no new row: only the write
+counters and the fingerprints can see it); ``delete`` deletes one of today's impressions.
 
 Without ``--url`` it starts ``dagster dev`` (webserver + daemon, sensors running) in the
 background on the current configuration: the embedded engines under ``ADTECH_DATA_DIR`` unless
@@ -44,8 +48,14 @@ SENSOR_RUNS = """{ runsOrError(filter: {tags: [{key: "dagster/sensor_name", valu
 IN_FLIGHT = """{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED]}) {
   ... on Runs { results { runId } } } }"""
 TODAYS_IMPRESSIONS = "SELECT sum(impressions) FROM analytics.mv_daily_performance WHERE event_date = {day:Date}"
-INSERT_IMPRESSION = ("INSERT INTO impressions (campaign_id, created_at) "
-                     "SELECT min(id), now() AT TIME ZONE 'utc' FROM campaign")
+CHANGES = {  # statement, and the sign of the change it makes to today's impressions
+    "insert": ("INSERT INTO impressions (campaign_id, created_at) "
+               "SELECT min(id), now() AT TIME ZONE 'utc' FROM campaign", 1),
+    "update": ("UPDATE impressions SET created_at = now() AT TIME ZONE 'utc' WHERE id = "
+               "(SELECT max(id) FROM impressions WHERE created_at < (now() AT TIME ZONE 'utc')::date)", 1),
+    "delete": ("DELETE FROM impressions WHERE id = "
+               "(SELECT max(id) FROM impressions WHERE created_at >= (now() AT TIME ZONE 'utc')::date)", -1),
+}
 
 
 def graphql(url: str, query: str) -> dict:
@@ -112,17 +122,19 @@ def todays_impressions(clickhouse: ClickHouseResource) -> int:
         return int(ch.client.query(TODAYS_IMPRESSIONS, parameters={"day": day}).result_rows[0][0] or 0)
 
 
-def measure_once(postgres: PostgresResource, clickhouse: ClickHouseResource, timeout: float) -> tuple[float, float]:
-    """Seconds until the view shows the new impression, and the wall-clock time of the insert."""
+def measure_once(postgres: PostgresResource, clickhouse: ClickHouseResource, change: str,
+                 timeout: float) -> tuple[float, float]:
+    """Seconds until the view shows the change, and the wall-clock time of the change."""
+    statement, sign = CHANGES[change]
     before = todays_impressions(clickhouse)
     with postgres.connect() as conn:
-        conn.execute(INSERT_IMPRESSION)
-    inserted, inserted_at = time.monotonic(), time.time()
-    while time.monotonic() - inserted < timeout:
+        conn.execute(statement)
+    changed, changed_at = time.monotonic(), time.time()
+    while time.monotonic() - changed < timeout:
         time.sleep(1)
-        if todays_impressions(clickhouse) > before:
-            return time.monotonic() - inserted, inserted_at
-    raise SystemExit(f"the impression did not reach mv_daily_performance within {timeout:.0f} s")
+        if (todays_impressions(clickhouse) - before) * sign > 0:
+            return time.monotonic() - changed, changed_at
+    raise SystemExit(f"the {change} did not reach mv_daily_performance within {timeout:.0f} s")
 
 
 def breakdown(url: str, inserted_at: float) -> str:
@@ -140,6 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a running dagster dev / webserver (default: start one)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--change", choices=sorted(CHANGES), default="insert")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for each impression")
     parser.add_argument("--log", type=Path, default=Path("/tmp/adtech-freshness-dagster.log"))
     args = parser.parse_args()
@@ -158,12 +171,12 @@ def main() -> None:
         for attempt in range(1, args.repeat + 1):
             # At a random moment of the sensor's interval, as a user's write would be.
             time.sleep(random.uniform(0, sync_interval_seconds()))
-            elapsed, inserted_at = measure_once(postgres, clickhouse, args.timeout)
+            elapsed, inserted_at = measure_once(postgres, clickhouse, args.change, args.timeout)
             seconds.append(elapsed)
             wait_until_idle(url, quiet_seconds=5, timeout=600)
-            print(f"impression {attempt}: visible in mv_daily_performance after {elapsed:.1f} s "
+            print(f"{args.change} {attempt}: visible in mv_daily_performance after {elapsed:.1f} s "
                   f"({breakdown(url, inserted_at)})", flush=True)
-        print(f"freshness: min {min(seconds):.1f} s, median {statistics.median(seconds):.1f} s, "
+        print(f"freshness of an {args.change}: min {min(seconds):.1f} s, median {statistics.median(seconds):.1f} s, "
               f"max {max(seconds):.1f} s over {len(seconds)}")
     finally:
         if process is not None:
