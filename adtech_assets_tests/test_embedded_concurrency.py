@@ -18,10 +18,13 @@ from adtech_assets.resources import ClickHouseResource
 from adtech_assets.settings import PROJECT_ROOT
 
 WORKER = """
-import json, sys, time
+import json, os, sys, time
 from adtech_assets.resources import ClickHouseResource
-path, tag, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-clickhouse = ClickHouseResource(url=f"chdb://{path}", lock_timeout_seconds=60)
+path, tag, seconds, go = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+clickhouse = ClickHouseResource(url=f"chdb://{path}", lock_timeout_seconds=120)
+print("ready", flush=True)
+while not os.path.exists(go):  # both start together, however long their imports took
+    time.sleep(0.01)
 sessions, inserted, deadline = [], 0, time.time() + seconds
 while time.time() < deadline:
     with clickhouse.session() as ch:
@@ -69,13 +72,22 @@ def wait_until_holding(process: subprocess.Popen) -> None:
 
 
 def stop(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not gone within 30 s (a loaded machine is slow to exit)."""
     if process.poll() is None:
         process.terminate()
-    process.wait(timeout=30)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=60)
 
 
-def test_two_processes_using_one_embedded_directory_both_succeed(clickhouse_path: Path):
-    workers = [start(WORKER, str(clickhouse_path), tag, "1.5") for tag in ("first", "second")]
+def test_two_processes_using_one_embedded_directory_both_succeed(clickhouse_path: Path, tmp_path: Path):
+    go = tmp_path / "go"
+    workers = [start(WORKER, str(clickhouse_path), tag, "1.5", str(go)) for tag in ("first", "second")]
+    for worker in workers:
+        assert worker.stdout.readline().strip() == "ready"
+    go.touch()
     results = []
     for worker in workers:
         out, err = worker.communicate(timeout=120)
@@ -88,7 +100,7 @@ def test_two_processes_using_one_embedded_directory_both_succeed(clickhouse_path
     overlaps = [(a, b) for a in first for b in second if a[0] < b[1] and b[0] < a[1]]
     assert overlaps == []
     # and really interleaved, rather than one running entirely after the other
-    assert min(s[0] for s in second) < max(s[1] for s in first) or min(s[0] for s in first) < max(s[1] for s in second)
+    assert min(s[0] for s in second) < max(s[1] for s in first) and min(s[0] for s in first) < max(s[1] for s in second)
 
     with ClickHouseResource(url=f"chdb://{clickhouse_path}").session() as ch:
         counts = dict(ch.client.query("SELECT tag, count() FROM analytics.concurrency_probe GROUP BY tag").result_rows)

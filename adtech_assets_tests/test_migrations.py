@@ -1,7 +1,48 @@
-"""`adtech migrate` applies the reference schema once and records versions; re-running is a no-op."""
+"""`adtech migrate` applies the reference schema once and records versions; re-running is a no-op;
+two at once on an empty database apply each migration exactly once."""
+
+import subprocess
 
 from adtech_assets.migrations import available_migrations, migrate
 from adtech_assets.resources import PostgresResource
+from adtech_assets.settings import PROJECT_ROOT
+from adtech_assets_tests.conftest import fresh_database
+from adtech_assets_tests.helpers import cli_command, cli_env
+
+SOURCE_TABLES = {"advertiser", "campaign", "impressions", "clicks"}
+
+
+def tables(postgres: PostgresResource) -> set[str]:
+    with postgres.connect() as conn:
+        return {t for (t,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+
+
+def test_migrate_applies_every_migration_to_an_empty_database(pg_server_url):
+    with fresh_database(pg_server_url, "adtech_empty") as url:
+        postgres = PostgresResource(url=url)
+        assert tables(postgres) == set()
+        applied = migrate(postgres)
+        assert [m.version for m in applied] == [m.version for m in available_migrations()]
+        assert SOURCE_TABLES | {"schema_migrations"} <= tables(postgres)
+        assert migrate(postgres) == []
+
+
+def test_two_migrates_at_once_apply_each_migration_once(pg_server_url, tmp_path):
+    with fresh_database(pg_server_url, "adtech_race") as url:
+        env = cli_env(tmp_path, ADTECH_PG_URL=url)
+        procs = [subprocess.Popen(cli_command("migrate"), env=env, cwd=PROJECT_ROOT, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+        outputs = [p.communicate(timeout=300) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
+        names = [f"V{m.version}__{m.name}" for m in available_migrations()]
+        # every migration was applied by exactly one of the two
+        said = [out for out, _ in outputs]
+        assert all(sum(name in out for out in said) == 1 for name in names), said
+        postgres = PostgresResource(url=url)
+        with postgres.connect() as conn:
+            versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+        assert versions == [m.version for m in available_migrations()]
+        assert SOURCE_TABLES <= tables(postgres)
 
 
 def test_migrations_are_idempotent_and_recorded(postgres: PostgresResource):

@@ -119,7 +119,7 @@ def build_dim_asset(spec: DimSpec) -> AssetsDefinition:
         **CLICKHOUSE_ASSET,
         group_name="dims",
         deps=[source_key(spec.source)],
-        description=f"Postgres `{spec.source}` as a ReplacingMergeTree by {spec.id_column}, loaded incrementally.",
+        description=f"Postgres `{spec.source}` as a ReplacingMergeTree by {spec.id_column}; each load writes the difference.",
     )
     def _dim(
         context: AssetExecutionContext, postgres: PostgresResource, clickhouse: ClickHouseResource
