@@ -120,11 +120,25 @@ def _fingerprint_for(table: str):
     return lambda ch, start, end: rollup_day_fingerprints(ch, table, start, end)
 
 
-def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest) -> dict[date, str]:
-    """Days whose ClickHouse content is not what the manifest says was loaded. Days whose parts
-    changed but whose content did not (merges) get their new parts recorded."""
+def _stale_rollups(manifest: Manifest, busy_days: set[date]) -> dict[date, str]:
+    """Rollup days built before their facts were last loaded (the facts loaded alone, from the
+    UI or a backfill), except days that a run is loading right now."""
+    found = {}
+    for (table, day), entry in manifest.items():
+        if table == ROLLUP_TABLE or day in busy_days:
+            continue
+        rollup = manifest.get((ROLLUP_TABLE, day))
+        if rollup is None or rollup.started_at < entry.written_at:
+            found[day] = f"{ROLLUP_TABLE} {day}: older than {table}"
+    return found
+
+
+def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[date] = frozenset()) -> dict[date, str]:
+    """Days whose ClickHouse content is not what the manifest says was loaded, and rollup days
+    older than their facts. Days whose parts changed but whose content did not (merges) get
+    their new parts recorded."""
     signatures = parts_signatures(ch, DAILY_TABLES)
-    found: dict[date, str] = {}
+    found: dict[date, str] = _stale_rollups(manifest, busy_days)
     suspects: dict[str, set[date]] = {}
     for (table, day), signature in signatures.items():
         entry = manifest.get((table, day))
@@ -183,12 +197,14 @@ def plan_pass(
     lookback_days: int | None = None,
     fingerprint_allowed: bool = True,
     counters: Counters | None = None,
+    busy_days: set[date] = frozenset(),
 ) -> PassPlan:
     """Find what differs, mark it pending, advance the cursor; returns the pending days.
 
     ``full`` fingerprints Postgres whatever the counters say (over the last ``lookback_days``
     days, or the whole history); ``fingerprint_allowed=False`` defers a fingerprint pass that
-    the counters call for (the sensor's rate limit), keeping it owed.
+    the counters call for (the sensor's rate limit), keeping it owed. ``busy_days`` are being
+    loaded by runs in flight: their rollup is not judged older than their facts yet.
     """
     stale = drop_stale_staging(ch)
     cursor = PlannerCursor.from_json(read_cursor(ch))
@@ -196,7 +212,7 @@ def plan_pass(
     counters = counters if counters is not None else read_counters(postgres)
     manifest = read_manifest(ch)
     start, end = partition_window()
-    found = clickhouse_drift(ch, manifest)
+    found = clickhouse_drift(ch, manifest, busy_days)
 
     fingerprinted, owed = False, False
     for spec in FACTS:

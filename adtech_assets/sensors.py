@@ -75,11 +75,15 @@ def _run_days(tags: dict[str, str]) -> set[date]:
     return set()
 
 
+def _in_flight(instance: DagsterInstance) -> tuple[list, set[date]]:
+    runs = instance.get_runs(RunsFilter(statuses=IN_FLIGHT))
+    return runs, set().union(*(_run_days(run.tags) for run in runs))
+
+
 def run_requests(plan: PassPlan, instance: DagsterInstance) -> list[RunRequest]:
     """The plan's runs, less what queued or running runs already cover (they may still fail:
     their days stay pending and a later tick requests them again)."""
-    in_flight = instance.get_runs(RunsFilter(statuses=IN_FLIGHT))
-    busy_days = set().union(*(_run_days(run.tags) for run in in_flight))
+    in_flight, busy_days = _in_flight(instance)
     requests = []
     if plan.dims_changed and not any(run.job_name == refresh_dims_and_kpis.name for run in in_flight):
         requests.append(RunRequest(job_name=refresh_dims_and_kpis.name,
@@ -121,9 +125,10 @@ def automated_pass(
 ) -> tuple[PassPlan, list[RunRequest]]:
     """One planner pass as run requests: what the sensor and every schedule do."""
     fail_dead_runs(instance)
+    _, busy_days = _in_flight(instance)
     with clickhouse.session(lock_timeout_seconds=SENSOR_LOCK_SECONDS) as ch:
         ch.apply_ddl()
-        plan = plan_pass(postgres, ch, **options)
+        plan = plan_pass(postgres, ch, busy_days=busy_days, **options)
     _warn_outside_partitions(plan, log)
     return plan, run_requests(plan, instance)
 

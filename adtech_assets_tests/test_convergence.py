@@ -241,3 +241,18 @@ def test_runs_of_a_dead_worker_are_marked_failed_and_live_ones_are_not(tmp_path)
         assert instance.get_run_by_id(gone).status == DagsterRunStatus.FAILURE
         assert instance.get_run_by_id(alive).status == DagsterRunStatus.STARTED
 
+
+
+def test_facts_loaded_alone_then_one_sync_rebuilds_their_rollup(loaded, postgres, clickhouse):
+    """A fact day materialized without its rollup (the UI, a backfill): the rollup is older than
+    its facts, which the manifest shows without any run history."""
+    from adtech_assets_tests.helpers import materialize_day
+
+    day = TODAY - timedelta(days=1)
+    change(postgres, "impressions", "UPDATE impressions SET campaign_id = (SELECT min(id) FROM campaign) "
+                                    "WHERE created_at::date = %s", (day,))
+    materialize_day(loaded, "fact_impressions", day)
+    assert kpi_differences(postgres, clickhouse) != {}, "the rollup still holds the old attribution"
+    report = sync_ok(loaded, DagsterInstance.ephemeral())
+    assert day in report.days_loaded and "older than fact_impressions" in report.reasons[day]
+    assert_converged(postgres, clickhouse)

@@ -406,7 +406,7 @@ def main() -> None:
         clicks = conn.execute("SELECT count(*) FROM clicks").fetchone()[0]
     print(f"impressions: {rows:,}, clicks: {clicks:,}, {first} .. {last}; "
           f"medians of {runs_s} (seconds-scale) or {runs_ms} (ms-scale) runs, [min .. max]")
-    revision = code_revision()
+    revision, load_at_start = code_revision(), os.getloadavg()[0]
     print(f"code under test: {revision} (HEAD{', plus uncommitted changes' if '+' in revision else ''})")
     out = Results()
     bench_postgres(args.pg_url, runs_s, runs_ms, out)
@@ -440,8 +440,10 @@ def main() -> None:
     if results.get(("now", "full")):
         print(f"  `adtech sync --full` (bytecode cache), median: {results[('now', 'full')].median:.2f} s")
     if code_revision() != revision:
-        out.note("the product code changed during this run (someone committed or edited adtech_assets/, "
-                 "clickhouse_ddl/): the figures may mix two versions; run again")
+        out.notes.append(f"the product code changed during this run ({revision} -> {code_revision()}: someone "
+                         "committed or edited adtech_assets/, clickhouse_ddl/): the figures may mix two versions")
+    print(f"  load average (1 min) at start {load_at_start:.1f}, at the end {os.getloadavg()[0]:.1f}, "
+          f"on {os.cpu_count()} cores: more than the core count means other work competed for the CPU")
     for text in out.notes:
         print(f"  NOTE: {text}")
 
