@@ -122,9 +122,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from adtech_assets.sync import run_sync
 
     home = dagster_home()
+    resources = _resources()
     with _opened_instance(home) as instance:
         say(f"Dagster instance: {home}")
-        report = run_sync(instance, _resources(), say, full=getattr(args, "full", False))
+        # one ClickHouse session for the whole pass: the embedded engine is opened once
+        with resources["clickhouse"].session():
+            report = run_sync(instance, resources, say, full=getattr(args, "full", False))
     return _report_sync(report)
 
 

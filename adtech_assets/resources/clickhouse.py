@@ -42,6 +42,7 @@ DATABASE = "analytics"
 # embedded engine (one process at a time) so runs queue in Dagster rather than on the lock.
 CLICKHOUSE_POOL = "clickhouse"
 _AUTH_FAILED = 516
+_schema_applied: set[ClickHouseTarget] = set()  # targets whose schema this process applied
 
 
 class ClickHouseSession:
@@ -87,15 +88,19 @@ class ClickHouseSession:
         )
         return data.num_rows
 
-    def apply_ddl(self) -> None:
+    def apply_ddl(self, force: bool = False) -> None:
         """Create the database, tables (``clickhouse_ddl/schema``) and KPI views
         (``clickhouse_ddl/views``), in file order. Every statement is idempotent. With
-        ``ADTECH_CLICKHOUSE_CLUSTER`` set, each runs in its ON CLUSTER form (``cluster_ddl``)."""
+        ``ADTECH_CLICKHOUSE_CLUSTER`` set, each runs in its ON CLUSTER form (``cluster_ddl``).
+        Once per process and target unless ``force``: the steps of a run share the result."""
+        if self.target in _schema_applied and not force:
+            return
         cluster = deployment_cluster(self.target)
         for path in [*sorted((CLICKHOUSE_DIR / "schema").glob("*.sql")), *sorted((CLICKHOUSE_DIR / "views").glob("*.sql"))]:
             for statement in split_statements(path.read_text()):
                 for ddl in on_cluster(statement, cluster):
                     self.client.command(ddl)
+        _schema_applied.add(self.target)
 
     @contextmanager
     def staging_table(self, like: str) -> Iterator[str]:
