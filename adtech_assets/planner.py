@@ -121,14 +121,15 @@ def _fingerprint_for(table: str):
 
 
 def _stale_rollups(manifest: Manifest, busy_days: set[date]) -> dict[date, str]:
-    """Rollup days built before their facts were last loaded (the facts loaded alone, from the
-    UI or a backfill), except days that a run is loading right now."""
+    """Rollup days built before their facts' last load began (the facts loaded alone, from the
+    UI or a backfill), except days that a run is loading right now. (Load starts, not record
+    times: a manifest entry re-recorded after a merge keeps its load's start.)"""
     found = {}
     for (table, day), entry in manifest.items():
         if table == ROLLUP_TABLE or day in busy_days:
             continue
         rollup = manifest.get((ROLLUP_TABLE, day))
-        if rollup is None or rollup.started_at < entry.written_at:
+        if rollup is None or rollup.started_at < entry.started_at:
             found[day] = f"{ROLLUP_TABLE} {day}: older than {table}"
     return found
 

@@ -33,7 +33,6 @@ class ManifestEntry:
     fingerprint: str
     parts_signature: int
     started_at: datetime  # when that load began reading its source
-    written_at: datetime  # when it was recorded
 
 
 Manifest = dict[tuple[str, date], ManifestEntry]
@@ -47,7 +46,7 @@ def clickhouse_now(ch: ClickHouseSession) -> datetime:
 def read_manifest(ch: ClickHouseSession) -> Manifest:
     return {
         (row["table_name"], row["day"]): ManifestEntry(
-            row["rows"], row["fingerprint"], row["parts_signature"], row["started_at"], row["written_at"]
+            row["rows"], row["fingerprint"], row["parts_signature"], row["started_at"]
         )
         for row in ch.query_arrow("state/manifest").to_pylist()
     }

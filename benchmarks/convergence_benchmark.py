@@ -74,6 +74,7 @@ class Figure:
     samples: list[float]
     unit: str  # "s" or "ms"; samples are seconds
     note: str = ""
+    cpu: list[float] = field(default_factory=list)  # of a process: user + system seconds per run
 
     def _fmt(self, seconds: float) -> str:
         return f"{seconds * 1000:.1f}" if self.unit == "ms" else f"{seconds:.2f}"
@@ -341,7 +342,7 @@ def sync_series(label: str, tree: Path, env: dict[str, str], runs: int, out: Res
     summary = ", ".join(f"{r.wall:.2f}s/{r.days_loaded}d/{r.dagster_runs}r" for r in done[warmup:])
     figure = out.add(Figure(label, [r.wall for r in done[warmup:]], "s",
                             f"cpu {statistics.median(r.cpu for r in done[warmup:]):.2f} s; "
-                            f"each (wall/days loaded/Dagster runs): {summary}"))
+                            f"each (wall/days loaded/Dagster runs): {summary}", [r.cpu for r in done[warmup:]]))
     loaded = [r.days_loaded for r in done if r.days_loaded]
     if loaded:
         out.note(f"{label}: a pass after a complete sync loaded days again: {loaded} (warm-up included)")
@@ -430,20 +431,24 @@ def main() -> None:
     print("\nsummary (median [min .. max] n)")
     for figure in out.figures:
         print(f"  {figure.label:<62} {figure.row()}")
-    print(f"\n  no-op `adtech sync`, median s     {'this release':>14} {'previous (' + BEFORE_COMMIT + ')':>20} {'before / now':>13}")
+    print(f"\n  no-op `adtech sync`, median wall s (cpu s)   {'this release':>14} {'previous (' + BEFORE_COMMIT + ')':>19} "
+          f"{'before / now':>13}")
     for mode in ("bytecode", "compile"):
         now, before = results.get(("now", mode)), results.get(("before", mode))
-        label = "with bytecode cache (installed)" if mode == "bytecode" else "without (compiles every module)"
-        cells = [f"{f.median:.2f}" if f else "n/a" for f in (now, before)]
-        ratio = f"{before.median / now.median:.2f}" if now and before else "n/a"
-        print(f"  {label:<33} {cells[0]:>14} {cells[1]:>20} {ratio:>13}")
+        label = "with bytecode cache (as installed)" if mode == "bytecode" else "without (compiles every module)"
+        cells = [f"{f.median:.2f} ({statistics.median(f.cpu):.2f})" if f else "n/a" for f in (now, before)]
+        ratio = (f"{before.median / now.median:.2f} ({statistics.median(before.cpu) / statistics.median(now.cpu):.2f})"
+                 if now and before else "n/a")
+        print(f"  {label:<42} {cells[0]:>14} {cells[1]:>19} {ratio:>13}")
     if results.get(("now", "full")):
-        print(f"  `adtech sync --full` (bytecode cache), median: {results[('now', 'full')].median:.2f} s")
+        full = results["now", "full"]
+        print(f"  `adtech sync --full` (bytecode cache), median: {full.median:.2f} s ({statistics.median(full.cpu):.2f} s cpu)")
     if code_revision() != revision:
         out.notes.append(f"the product code changed during this run ({revision} -> {code_revision()}: someone "
                          "committed or edited adtech_assets/, clickhouse_ddl/): the figures may mix two versions")
     print(f"  load average (1 min) at start {load_at_start:.1f}, at the end {os.getloadavg()[0]:.1f}, "
-          f"on {os.cpu_count()} cores: more than the core count means other work competed for the CPU")
+          f"on {os.cpu_count()} cores: above the core count, other work competed for the CPU and wall times "
+          f"are inflated (cpu seconds much less so)")
     for text in out.notes:
         print(f"  NOTE: {text}")
 

@@ -1,2 +1,2 @@
-SELECT table_name, day, rows, fingerprint, parts_signature, started_at, written_at
+SELECT table_name, day, rows, fingerprint, parts_signature, started_at
 FROM analytics.load_manifest FINAL
