@@ -1,33 +1,44 @@
 # syntax=docker/dockerfile:1
 # One image for every adtech service of the compose stack: the code location (gRPC), the
 # webserver, the daemon and the one-shot `adtech` commands. Dependencies come from uv.lock only.
-FROM python:3.11-slim-bookworm
+#
+# Two stages: `build` installs the dependencies and the project (as a wheel, not editable: the
+# wheel carries its SQL, clickhouse_ddl/ and seeds/, inside the package) into /app/.venv; the
+# runtime image gets that venv only, no source tree.
+FROM python:3.11-slim-bookworm AS build
 
 COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /uvx /bin/
 
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PROJECT_ENVIRONMENT=/app/.venv \
-    PYTHONUNBUFFERED=1
+    UV_PROJECT_ENVIRONMENT=/app/.venv
 
-RUN groupadd --system --gid 10001 adtech \
-    && useradd --system --uid 10001 --gid adtech --home-dir /app --no-create-home adtech
-
-WORKDIR /app
+WORKDIR /src
 
 # Dependencies first, so that code changes rebuild only the last layers.
 COPY pyproject.toml uv.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-install-project
 
-# The project is installed editable: its SQL (clickhouse_ddl/, seeds/) is read from /app.
 COPY README.md ./
 COPY adtech_assets ./adtech_assets
 COPY clickhouse_ddl ./clickhouse_ddl
 COPY seeds ./seeds
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen
+    uv sync --frozen --no-editable
+
+
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONUNBUFFERED=1
+
+RUN groupadd --system --gid 10001 adtech \
+    && useradd --system --uid 10001 --gid adtech --home-dir /app --no-create-home adtech
+
+# Same path and same base image as in `build`: the venv's scripts and interpreter link stay valid.
+COPY --from=build /app/.venv /app/.venv
+WORKDIR /app
 
 ENV PATH=/app/.venv/bin:$PATH \
     DAGSTER_HOME=/opt/dagster/dagster_home

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 from adtech_assets.errors import AdtechError
 from adtech_assets.resources.postgres import PostgresResource
-from adtech_assets.sql_files import SEEDS_DIR, seed_sql
+from adtech_assets.sql_files import SEEDS_DIR, seed_sql, sql_files
 
 MIGRATIONS_DIR = SEEDS_DIR / "migrations"
 _NAME = re.compile(r"^V(\d+)__(\w+)\.sql$")
@@ -24,12 +24,12 @@ _LOCK_KEY = 7_246_001  # pg_advisory_xact_lock key for migrations
 class Migration:
     version: int
     name: str
-    path: Path
+    path: Traversable
 
 
 def available_migrations() -> list[Migration]:
     found = []
-    for path in MIGRATIONS_DIR.glob("*.sql"):
+    for path in sql_files(MIGRATIONS_DIR):
         match = _NAME.match(path.name)
         if not match:
             raise AdtechError(f"{path} is not named V<version>__<name>.sql: rename it")

@@ -16,6 +16,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from adtech_assets.errors import AdtechError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Running from a source checkout (the repo, or an editable install) rather than an installed
+# wheel, where PROJECT_ROOT is site-packages.
+SOURCE_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
 
 PG_URL = "ADTECH_PG_URL"
 CLICKHOUSE_URL = "ADTECH_CLICKHOUSE_URL"
@@ -30,8 +33,10 @@ VERIFY_INTERVAL_SECONDS = "ADTECH_VERIFY_INTERVAL_SECONDS"
 
 
 def data_dir() -> Path:
-    """Where the embedded engines keep their data: ``$ADTECH_DATA_DIR`` or ``<repo>/.data``."""
-    return Path(os.environ.get(DATA_DIR) or PROJECT_ROOT / ".data").resolve()
+    """Where the embedded engines keep their data: ``$ADTECH_DATA_DIR``, else ``<repo>/.data`` in
+    a source checkout and ``./.data`` (the current directory) for an installed package."""
+    default = PROJECT_ROOT / ".data" if SOURCE_CHECKOUT else Path.cwd() / ".data"
+    return Path(os.environ.get(DATA_DIR) or default).resolve()
 
 
 def partitions_start() -> date:

@@ -1,35 +1,60 @@
 """SQL lives in .sql files, read by name: ClickHouse in ``clickhouse_ddl/``, Postgres reads in
 ``adtech_assets/sql/``, migrations and the generator in ``seeds/``. Python never formats values
 into SQL: ClickHouse statements use server-side parameters (``{day:Date}``, ``{t:Identifier}``),
-Postgres statements use driver placeholders."""
+Postgres statements use driver placeholders.
+
+``clickhouse_ddl/`` and ``seeds/`` are top-level folders of the repository; the wheel ships them
+inside the package (``adtech_assets/clickhouse_ddl``, ``adtech_assets/seeds``: hatch
+``force-include`` in pyproject.toml). They are read through ``importlib.resources`` from there,
+and from the source checkout's top-level folders when the package runs from the repo (an
+editable install, ``uv run``)."""
 
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 from adtech_assets.settings import PROJECT_ROOT
 
-CLICKHOUSE_DIR = PROJECT_ROOT / "clickhouse_ddl"
-POSTGRES_DIR = Path(__file__).resolve().parent / "sql"
-SEEDS_DIR = PROJECT_ROOT / "seeds"
+_PACKAGE = files("adtech_assets")
+
+
+def _sql_folder(name: str) -> Traversable:
+    """``name`` as shipped in the installed package, else the source checkout's top-level one."""
+    packaged = _PACKAGE / name
+    return packaged if packaged.is_dir() else PROJECT_ROOT / name
+
+
+CLICKHOUSE_DIR = _sql_folder("clickhouse_ddl")
+POSTGRES_DIR = _PACKAGE / "sql"
+SEEDS_DIR = _sql_folder("seeds")
+_FOLDERS = {"clickhouse": CLICKHOUSE_DIR, "postgres": POSTGRES_DIR, "seeds": SEEDS_DIR}
 
 
 @cache
-def _read(path: Path) -> str:
-    return path.read_text()
+def _read(folder: str, name: str) -> str:
+    resource = _FOLDERS[folder]
+    for part in name.split("/"):
+        resource = resource / part
+    return resource.read_text()
 
 
 def clickhouse_sql(name: str) -> str:
-    return _read(CLICKHOUSE_DIR / f"{name}.sql")
+    return _read("clickhouse", f"{name}.sql")
 
 
 def postgres_sql(name: str) -> str:
-    return _read(POSTGRES_DIR / f"{name}.sql")
+    return _read("postgres", f"{name}.sql")
 
 
 def seed_sql(name: str) -> str:
-    return _read(SEEDS_DIR / f"{name}.sql")
+    return _read("seeds", f"{name}.sql")
+
+
+def sql_files(folder: Traversable) -> list[Traversable]:
+    """The ``.sql`` files directly in ``folder``, by name."""
+    return sorted((f for f in folder.iterdir() if f.is_file() and f.name.endswith(".sql")), key=lambda f: f.name)
 
 
 def split_statements(script: str) -> list[str]:

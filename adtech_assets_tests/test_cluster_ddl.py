@@ -17,14 +17,14 @@ import pytest
 from adtech_assets.cluster_ddl import CLICKHOUSE_CLUSTER, deployment_cluster, on_cluster, parse_create_table
 from adtech_assets.errors import AdtechError
 from adtech_assets.resources import ClickHouseResource
-from adtech_assets.sql_files import CLICKHOUSE_DIR, split_statements
+from adtech_assets.sql_files import CLICKHOUSE_DIR, split_statements, sql_files
 
 CLUSTER = "adtech_cluster"
-DDL_FILES = [*sorted((CLICKHOUSE_DIR / "schema").glob("*.sql")), *sorted((CLICKHOUSE_DIR / "views").glob("*.sql"))]
+DDL_FILES = [*sql_files(CLICKHOUSE_DIR / "schema"), *sql_files(CLICKHOUSE_DIR / "views")]
 
 
 def ddl_statements(kind: str) -> list[str]:
-    return [s for path in DDL_FILES if path.parent.name == kind for s in split_statements(path.read_text())]
+    return [s for path in sql_files(CLICKHOUSE_DIR / kind) for s in split_statements(path.read_text())]
 
 
 @pytest.fixture

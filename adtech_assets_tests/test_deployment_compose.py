@@ -107,10 +107,17 @@ def test_dockerfile_is_minimal_uv_and_non_root():
     assert "uv sync --frozen" in dockerfile
     users = re.findall(r"(?m)^USER\s+(\S+)", dockerfile)
     assert users and users[-1] not in ("root", "0"), "the image must run as a non-root user"
-    # Everything the code reads from the project root at run time is in the image.
-    copied = " ".join(re.findall(r"(?m)^COPY\s+(?!--from)(.+)$", dockerfile))
-    for needed in ("pyproject.toml", "uv.lock", "adtech_assets", CLICKHOUSE_DIR.name, SEEDS_DIR.name):
+    # The build stage gets everything the wheel is built from (its SQL included) and installs
+    # the project as a wheel; the runtime stage takes that venv, not the source tree.
+    build, runtime = re.split(r"(?m)^FROM\s", dockerfile)[1:]
+    copied = " ".join(re.findall(r"(?m)^COPY\s+(?!--from)(.+)$", build))
+    for needed in ("pyproject.toml", "uv.lock", "README.md", "adtech_assets", CLICKHOUSE_DIR.name, SEEDS_DIR.name):
         assert needed in copied, needed
+    assert "uv sync --frozen --no-editable" in build
+    stage = re.match(r"\S+\s+AS\s+(\w+)", build)[1]
+    assert re.search(rf"(?m)^COPY --from={stage} (\S+) \1$", runtime), "the runtime image takes the built venv"
+    assert not re.search(r"(?m)^COPY\s+(?!--from).*adtech_assets", runtime), "no source tree at run time"
+    copied = " ".join(re.findall(r"(?m)^COPY\s+(?!--from)(.+)$", dockerfile))
     home = re.search(r"DAGSTER_HOME=(\S+)", dockerfile)[1]
     assert f"{home}/" in copied and "deploy/dagster.yaml" in copied and "deploy/workspace.yaml" in copied
 

@@ -35,7 +35,7 @@ from adtech_assets.cluster_ddl import deployment_cluster, on_cluster
 from adtech_assets.errors import AdtechError
 from adtech_assets.run_liveness import register_worker
 from adtech_assets.settings import CLICKHOUSE_URL, ClickHouseTarget, parse_clickhouse_url, validate_identifier
-from adtech_assets.sql_files import CLICKHOUSE_DIR, clickhouse_sql, split_statements
+from adtech_assets.sql_files import CLICKHOUSE_DIR, clickhouse_sql, split_statements, sql_files
 
 DATABASE = "analytics"
 # Dagster concurrency pool of every step that uses ClickHouse: set its limit to 1 for the
@@ -96,7 +96,7 @@ class ClickHouseSession:
         if self.target in _schema_applied and not force:
             return
         cluster = deployment_cluster(self.target)
-        for path in [*sorted((CLICKHOUSE_DIR / "schema").glob("*.sql")), *sorted((CLICKHOUSE_DIR / "views").glob("*.sql"))]:
+        for path in [*sql_files(CLICKHOUSE_DIR / "schema"), *sql_files(CLICKHOUSE_DIR / "views")]:
             for statement in split_statements(path.read_text()):
                 for ddl in on_cluster(statement, cluster):
                     self.client.command(ddl)
