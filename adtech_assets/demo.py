@@ -27,9 +27,9 @@ def print_kpis(clickhouse: ClickHouseResource, limit: int = 8) -> None:
 
 
 def where_things_live(resources: dict, dagster_home: str) -> None:
-    from adtech_assets.settings import redact_url
+    from adtech_assets.redaction import redact_conninfo
 
-    pg_url = redact_url(resources["postgres"].resolved_url())
+    pg_url = redact_conninfo(resources["postgres"].resolved_url())
     print(
         "\nWhere things live:\n"
         f"  Postgres (source):   {pg_url}\n"

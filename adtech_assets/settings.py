@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from adtech_assets.errors import AdtechError
+from adtech_assets.redaction import redact_text, redact_url
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Running from a source checkout (the repo, or an editable install) rather than an installed
@@ -92,19 +93,6 @@ def reconcile_cron() -> str:
     return _cron(RECONCILE_CRON, "17 * * * *")
 
 
-def redact_url(url: str) -> str:
-    """The URL with its password replaced, for messages and metadata."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if not parts.password:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
-
-
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -123,7 +111,7 @@ class ClickHouseTarget:
     host: str = ""
     port: int = 8123
     username: str = "default"
-    password: str = ""
+    password: str = field(default="", repr=False)
     secure: bool = False
 
     @property
@@ -138,7 +126,9 @@ class ClickHouseTarget:
 
 
 def parse_clickhouse_url(url: str | None) -> ClickHouseTarget:
-    """``http[s]://user:password@host:port`` or ``chdb:///absolute/path``; empty means embedded."""
+    """``http[s]://user:password@host:port`` or ``chdb:///absolute/path``; empty means embedded.
+
+    The password may also come as ``?password=``, which wins over the userinfo's, as in libpq."""
     if not url:
         return ClickHouseTarget(embedded_path=data_dir() / "clickhouse")
     hint = f"set {CLICKHOUSE_URL} to http[s]://user:password@host:port or chdb:///absolute/path"
@@ -146,7 +136,9 @@ def parse_clickhouse_url(url: str | None) -> ClickHouseTarget:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise AdtechError(f"{CLICKHOUSE_URL} is malformed ({exc}): {hint}") from None
+        raise AdtechError(
+            f"{CLICKHOUSE_URL}={redact_url(url)!r} is malformed ({redact_text(str(exc))}): {hint}"
+        ) from None
     if parts.scheme == "chdb":
         if parts.netloc or not parts.path.startswith("/"):
             raise AdtechError(f"{CLICKHOUSE_URL}={redact_url(url)!r} needs an absolute path: {hint}")
@@ -154,10 +146,11 @@ def parse_clickhouse_url(url: str | None) -> ClickHouseTarget:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise AdtechError(f"{CLICKHOUSE_URL}={redact_url(url)!r} is not a ClickHouse URL: {hint}")
     secure = parts.scheme == "https"
+    query_password = dict(parse_qsl(parts.query, keep_blank_values=True)).get("password")
     return ClickHouseTarget(
         host=parts.hostname,
         port=port or (8443 if secure else 8123),
         username=unquote(parts.username or "default"),
-        password=unquote(parts.password or ""),
+        password=unquote(parts.password or "") if query_password is None else query_password,
         secure=secure,
     )

@@ -1,5 +1,6 @@
 """Postgres roles and credentials for the least-privilege and secrets tests: the deployment's
-own grant script run with psql, URLs for another role, and a server that checks passwords."""
+own grant script run with psql, URLs for another role, a password in each form libpq takes,
+and a server that checks passwords."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from adtech_assets.settings import PROJECT_ROOT
 
@@ -29,6 +31,25 @@ def with_credentials(url: str, user: str, password: str) -> str:
     parts = urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"))
+
+
+PASSWORD_FORMS = ("userinfo URL", "?password= URL", "keyword string", "PGPASSWORD")
+
+
+def password_form(url: str, user: str, password: str, form: str) -> dict[str, str]:
+    """The settings (``ADTECH_PG_URL``, and ``PGPASSWORD`` for that form) that give ``url``'s
+    server and database with ``user`` and ``password`` the ``form`` way."""
+    without = with_credentials(url, user, "").replace(f"{quote(user, safe='')}:@", f"{quote(user, safe='')}@")
+    if form == "userinfo URL":
+        return {"ADTECH_PG_URL": with_credentials(url, user, password), "PGPASSWORD": ""}
+    if form == "?password= URL":
+        mark = "&" if urlsplit(without).query else "?"
+        return {"ADTECH_PG_URL": f"{without}{mark}password={quote(password, safe='')}", "PGPASSWORD": ""}
+    if form == "keyword string":
+        params = {**conninfo_to_dict(url), "user": user, "password": password}
+        return {"ADTECH_PG_URL": make_conninfo(**params), "PGPASSWORD": ""}
+    assert form == "PGPASSWORD", form
+    return {"ADTECH_PG_URL": without, "PGPASSWORD": password}
 
 
 def create_reader_role(owner_url: str, role: str, password: str) -> None:

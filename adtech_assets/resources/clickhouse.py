@@ -33,6 +33,7 @@ from pydantic import Field
 
 from adtech_assets.cluster_ddl import deployment_cluster, on_cluster
 from adtech_assets.errors import AdtechError
+from adtech_assets.redaction import first_line
 from adtech_assets.run_liveness import register_worker
 from adtech_assets.settings import CLICKHOUSE_URL, ClickHouseTarget, parse_clickhouse_url, validate_identifier
 from adtech_assets.sql_files import CLICKHOUSE_DIR, clickhouse_sql, split_statements, sql_files
@@ -205,6 +206,7 @@ class ClickHouseResource(ConfigurableResource):
 
     url: Optional[str] = Field(
         default=None,
+        repr=False,
         description="http[s]://user:password@host:port or chdb:///absolute/path; unset: embedded",
     )
     lock_timeout_seconds: float = Field(
@@ -250,7 +252,7 @@ class ClickHouseResource(ConfigurableResource):
             )
         except OperationalError as exc:  # network: refused, timed out, name unknown
             raise AdtechError(
-                f"cannot reach {target.describe()}: {_first_line(exc)}. "
+                f"cannot reach {target.describe()}: {_first_line(exc, target)}. "
                 f"Check that it is running and {CLICKHOUSE_URL} is right"
             ) from None
         except DatabaseError as exc:
@@ -259,9 +261,9 @@ class ClickHouseResource(ConfigurableResource):
                     f"{target.describe()} rejected the credentials for user {target.username!r}: "
                     f"fix the user and password in {CLICKHOUSE_URL}"
                 ) from None
-            raise AdtechError(f"{target.describe()} refused the connection: {_first_line(exc)}") from None
+            raise AdtechError(f"{target.describe()} refused the connection: {_first_line(exc, target)}") from None
         except ClickHouseError as exc:
-            raise AdtechError(f"cannot use {target.describe()}: {_first_line(exc)}") from None
+            raise AdtechError(f"cannot use {target.describe()}: {_first_line(exc, target)}") from None
 
     @contextmanager
     def _embedded_client(self, path: Path, lock_timeout_seconds: float) -> Iterator[Client]:
@@ -318,10 +320,9 @@ def render(name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any] | Non
     return statement, values or None
 
 
-def _first_line(exc: BaseException) -> str:
-    """The root cause's first line: a driver's wrapper text (URLs, query ids) says less than
-    e.g. ``[Errno 111] Connection refused`` at the bottom of its chain."""
+def _first_line(exc: BaseException, target: ClickHouseTarget | None = None) -> str:
+    """The root cause's first line, redacted: a driver's wrapper text (URLs, query ids) says
+    less than e.g. ``[Errno 111] Connection refused`` at the bottom of its chain."""
     while exc.__cause__ is not None or exc.__context__ is not None:
         exc = exc.__cause__ or exc.__context__
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    return first_line(exc, [target.password] if target else [])

@@ -7,23 +7,26 @@ UTC because the source ``timestamp`` columns hold UTC.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from contextlib import contextmanager
 from functools import cache
 from typing import Any, Optional
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pyarrow as pa
-from psycopg import sql
+from psycopg import pq, sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from adtech_assets.errors import AdtechError
+from adtech_assets.redaction import SECRET_KEYS, first_line, redact_conninfo
 from adtech_assets.resources.embedded_postgres import embedded_postgres_url
-from adtech_assets.settings import PG_URL, data_dir, redact_url, validate_identifier
+from adtech_assets.settings import PG_URL, data_dir, validate_identifier
 from adtech_assets.sql_files import postgres_sql
 
 UTC_OPTIONS = "-c TimeZone=UTC"
@@ -32,33 +35,58 @@ SOURCE_TABLES = ("advertiser", "campaign", "impressions", "clicks")
 BATCH_SIZE_HINT_BYTES = str(16 * 1024 * 1024)
 
 
-def with_utc_session(url: str) -> str:
-    """Add ``options=-c TimeZone=UTC`` to a libpq URL (keeping any options already there)."""
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    query["options"] = f"{query['options']} {UTC_OPTIONS}" if "options" in query else UTC_OPTIONS
-    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+def with_utc_session(conninfo: str) -> str:
+    """The connection string, in keyword form, with ``-c TimeZone=UTC`` added to its options."""
+    options = conninfo_to_dict(conninfo).get("options")
+    return make_conninfo(conninfo, options=f"{options} {UTC_OPTIONS}" if options else UTC_OPTIONS)
+
+
+def conninfo_secrets(conninfo: str) -> list[str]:
+    """The secret values a driver's message could quote: the conninfo's and ``PGPASSWORD``."""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        params = {}
+    return [str(v) for k, v in params.items() if k in SECRET_KEYS] + [os.environ.get("PGPASSWORD", "")]
+
+
+_HINT = f"set {PG_URL} to postgresql://user:password@host:port/database or 'host=... dbname=... user=...'"
+
+
+def validated_conninfo(conninfo: str) -> str:
+    """Either form libpq accepts, a URL or keywords. A string libpq cannot parse is never
+    quoted back, since a password may be anywhere in it; libpq's reason keeps keyword names only."""
+    scheme = re.match(r"\s*([A-Za-z][A-Za-z0-9+.-]*)://", conninfo)
+    if scheme and scheme.group(1) not in ("postgresql", "postgres"):
+        raise AdtechError(f"{PG_URL}={redact_conninfo(conninfo)!r} is not a Postgres URL: {_HINT}")
+    try:
+        conninfo_to_dict(conninfo)
+    except psycopg.Error as exc:
+        reason = re.sub(r'"([^"]*)"', lambda m: m[0] if m[1] in _keywords() else '"..."', first_line(exc))
+        raise AdtechError(f"{PG_URL} is not a connection string libpq accepts ({reason}): {_HINT}") from None
+    return conninfo
+
+
+@cache
+def _keywords() -> frozenset[str]:
+    """What libpq's parse errors may quote safely: its keyword names, and the '=' it missed."""
+    return frozenset(option.keyword.decode() for option in pq.Conninfo.get_defaults()) | {"="}
 
 
 @cache
 def _resolve(url: Optional[str], embedded_dir: str) -> str:
     if url:
-        if not url.startswith(("postgresql://", "postgres://")):
-            raise AdtechError(
-                f"{PG_URL} must be a postgresql://user:password@host:port/database URL, "
-                f"got {redact_url(url)!r}"
-            )
-        return url
+        return validated_conninfo(url)
     from pathlib import Path
 
     return embedded_postgres_url(Path(embedded_dir))
 
 
-def connection_error(url: str, exc: Exception) -> AdtechError:
-    """One line naming the server (password redacted) and the driver's first line of reason."""
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def connection_error(conninfo: str, exc: Exception) -> AdtechError:
+    """One line naming the server (secrets redacted) and the driver's first line of reason."""
     return AdtechError(
-        f"cannot connect to Postgres at {redact_url(url)}: {reason}. "
+        f"cannot connect to Postgres at {redact_conninfo(conninfo)}: "
+        f"{first_line(exc, conninfo_secrets(conninfo))}. "
         f"Check that the server is running and {PG_URL} is right"
     )
 
@@ -68,7 +96,9 @@ class PostgresResource(ConfigurableResource):
     suffices for the pipeline (migrations and the generator need more)."""
 
     url: Optional[str] = Field(
-        default=None, description="postgresql:// URL; unset means the embedded server"
+        default=None,
+        repr=False,
+        description="libpq connection string (postgresql:// URL or keywords); unset: the embedded server",
     )
     embedded_data_dir: Optional[str] = Field(
         default=None, description="Data folder of the embedded server (default: ADTECH_DATA_DIR)"
@@ -83,12 +113,9 @@ class PostgresResource(ConfigurableResource):
         url = self.resolved_url()
         try:
             conn = psycopg.connect(
-                url,
-                autocommit=autocommit,
-                options=UTC_OPTIONS,
-                connect_timeout=self.connect_timeout_seconds,
+                with_utc_session(url), autocommit=autocommit, connect_timeout=self.connect_timeout_seconds
             )
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:
             raise connection_error(url, exc) from None
         with conn:
             yield conn
@@ -136,7 +163,7 @@ class PostgresResource(ConfigurableResource):
                 try:
                     cur.execute(table_query(query_name, table, columns).as_string())
                 except adbc.ProgrammingError as exc:
-                    raise query_error(query_name, exc) from None
+                    raise query_error(query_name, exc, url) from None
                 yield cur.fetch_record_batch()
         finally:
             conn.close()
@@ -160,12 +187,11 @@ def table_query(query_name: str, table: str | None = None, columns: Sequence[str
     )
 
 
-def query_error(query_name: str, exc: Exception) -> AdtechError:
+def query_error(query_name: str, exc: Exception, conninfo: str) -> AdtechError:
     """A failed read, most often a source schema that drifted from ``seeds/migrations``."""
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return AdtechError(
-        f"reading Postgres ({query_name}) failed: {reason}. If the source schema changed, "
-        "compare it with seeds/migrations and run `adtech migrate`"
+        f"reading Postgres ({query_name}) failed: {first_line(exc, conninfo_secrets(conninfo))}. "
+        "If the source schema changed, compare it with seeds/migrations and run `adtech migrate`"
     )
 
 
