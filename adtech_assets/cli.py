@@ -185,7 +185,7 @@ def _validate(args: argparse.Namespace) -> None:
     if not 0 <= getattr(args, "ctr", 0) <= 1:
         raise AdtechError(f"--ctr {args.ctr} is not a rate: give a number between 0 and 1")
     if getattr(args, "seed", None) is not None and not -1 <= args.seed <= 1:
-        raise AdtechError(f"--seed {args.seed} is out of range: Postgres setseed takes -1 .. 1")
+        raise AdtechError(f"--seed {args.seed} is out of range: give a number between -1 and 1")
     for name in ("days", "advertisers", "campaigns", "impressions", "count"):
         value = getattr(args, name, None)
         if value is not None and value < (1 if name == "days" else 0):

@@ -1,12 +1,26 @@
 """The sample-data generator behind ``adtech seed``: set-based SQL (``generate_series``) from
-``seeds/generate/``, never row by row, so 10M impressions take well under two minutes.
+``seeds/generate/``, one statement per table, never row by row.
 
-Every verb takes a random seed (``setseed``) so the same options give the same data, and a
-window ``[start, end)`` over which rows are spread (default: the last ``days`` days up to now).
+Every verb takes a seed so the same options give the same data, and a window ``[start, end)``
+over which rows are spread (default: the last ``days`` days up to now). The SQL never calls
+``random()``: each draw is a hash of (row, purpose, seed) mapped to [0, 1)
+(``hashint8extended(row, hashtextextended(purpose, seed))``, low 32 bits: its well-mixed half;
+the high half is visibly less uniform), so a row depends on the seed and its position alone,
+not on the order in which Postgres evaluates rows, and draws for different purposes (which
+campaign, which time, clicked or not) are independent of each other. (The old ``setseed`` +
+``random()`` replayed the impressions' stream for the clicks: the impressions picked for a
+click were those whose campaign draw was small, i.e. the first few campaigns, at CTR ~1.)
+Without a seed, a random one is drawn per call.
+
+The shape is an ad platform's: campaigns differ in volume (Zipf-like) and in CTR (``ctr`` times
+0.5..2), events follow a daily rhythm in UTC hours (and quieter weekends), clicks come a second
+to 15 minutes after their impression. See ``seeds/generate/*.sql`` for the details.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -25,11 +39,18 @@ class SeedWindow:
         return cls(start=end - timedelta(days=days), end=end)
 
 
+def seed_key(seed: float | None) -> int:
+    """The 64-bit hash seed the SQL draws from: a fixed function of ``seed`` (any float; the CLI
+    keeps it in -1..1), or a fresh random one when ``seed`` is None."""
+    if seed is None:
+        return secrets.randbits(63)
+    digest = hashlib.sha256(repr(float(seed)).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 def _run(postgres: PostgresResource, name: str, seed: float | None, **params) -> int:
     with postgres.connect() as conn, conn.transaction():
-        if seed is not None:
-            conn.execute("SELECT setseed(%s)", (seed,))
-        cur = conn.execute(seed_sql(f"generate/{name}"), params)
+        cur = conn.execute(seed_sql(f"generate/{name}"), {**params, "seed": seed_key(seed)})
         return cur.rowcount
 
 
