@@ -168,6 +168,17 @@ def bench_postgres(pg_url: str, runs_s: int, runs_ms: int, out: Results) -> None
     out.add(Figure("counters + one look per fact table", totals_t, "ms"))
     if found:
         out.note(f"insert detection found days with new rows during a no-op look: {sorted(found)}")
+    unbounded = [s for s in sources if low_water_id(cursors[s]) == 0]
+    if unbounded:
+        with psycopg.connect(pg_url) as conn:
+            holders = conn.execute(
+                "SELECT datname, state, round(extract(epoch FROM now() - xact_start))::int, left(query, 50) "
+                "FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_xid IS NOT NULL "
+                "ORDER BY age(backend_xid) DESC LIMIT 3").fetchall()
+        out.note(f"the steady cursor of {', '.join(unbounded)} has no id bound, so each look read the whole table: "
+                 "a transaction that holds an xid since before the looks, in any database of the server, keeps "
+                 "the snapshots' xmin behind every checkpoint; oldest now (database, state, seconds open, query): "
+                 f"{holders or 'none left'}")
 
     # After the initial load the planner's cursor holds one checkpoint, and no-op passes do not
     # advance it: the first look after new rows arrive has no id bound (low water id 0).
