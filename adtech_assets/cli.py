@@ -113,8 +113,11 @@ def _report_sync(report) -> int:
               f"(ADTECH_PARTITIONS_START / future): they load once the partitions hold them; "
               f"see check no_rows_outside_partitions", file=sys.stderr)
     passed = sum(c.passed for c in report.checks)
-    say(f"sync: {len(report.days_loaded)} day(s) loaded, {passed}/{len(report.checks)} checks passed, "
-        f"KPIs {'refreshed' if report.kpis_refreshed else 'NOT refreshed'} ({len(report.run_ids)} Dagster runs)")
+    if not report.run_ids and report.ok:
+        say("sync: ClickHouse equals Postgres; nothing to load (0 Dagster runs)")
+    else:
+        say(f"sync: {len(report.days_loaded)} day(s) loaded, {passed}/{len(report.checks)} checks passed, "
+            f"KPIs {'refreshed' if report.kpis_refreshed else 'NOT refreshed'} ({len(report.run_ids)} Dagster runs)")
     return 0 if report.ok else 1
 
 

@@ -22,6 +22,9 @@ from adtech_assets.resources.postgres import table_query
 FACT_COLUMNS = ("rows", "id_sum", "campaign_sum", "time_sum", "mix_sum")
 ROLLUP_COLUMNS = ("rows", "impressions", "impressions_campaign_sum", "clicks", "clicks_campaign_sum")
 NO_ID_BOUND = 2**31 - 1  # ids are int4: every row
+# Bumped whenever either SQL side changes what it computes: a manifest entry of another version
+# is re-derived from ClickHouse's live rows instead of being read as a difference.
+VERSION = "f1"
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,11 @@ class Fingerprint:
     @property
     def text(self) -> str:
         """The form kept in ``analytics.load_manifest`` and shown in metadata."""
-        return ":".join(str(v) for v in self.values)
+        return ":".join([VERSION, *(str(v) for v in self.values)])
+
+    @staticmethod
+    def is_current(text: str) -> bool:
+        return text.startswith(f"{VERSION}:")
 
     @classmethod
     def empty(cls, width: int = len(FACT_COLUMNS)) -> "Fingerprint":

@@ -143,7 +143,7 @@ def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[d
     suspects: dict[str, set[date]] = {}
     for (table, day), signature in signatures.items():
         entry = manifest.get((table, day))
-        if entry is None or entry.parts_signature != signature:
+        if entry is None or entry.parts_signature != signature or not Fingerprint.is_current(entry.fingerprint):
             suspects.setdefault(table, set()).add(day)
     for (table, day), entry in manifest.items():
         if (table, day) not in signatures and entry.rows:
@@ -156,6 +156,8 @@ def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[d
             fingerprint, entry = live.get(day, Fingerprint.empty(width)), manifest.get((table, day))
             if entry is None:
                 found[day] = f"{table} {day}: {fingerprint.rows} rows that no load recorded"
+            elif not Fingerprint.is_current(entry.fingerprint):
+                unchanged[day] = fingerprint  # recorded by another fingerprint version: re-derived
             elif fingerprint.text != entry.fingerprint:
                 found[day] = (f"{table} {day}: content differs from what was loaded "
                               f"({fingerprint.rows} rows, {entry.rows} loaded)")
@@ -214,6 +216,7 @@ def plan_pass(
     manifest = read_manifest(ch)
     start, end = partition_window()
     found = clickhouse_drift(ch, manifest, busy_days)
+    manifest = read_manifest(ch)  # with what the drift scan re-recorded (merged parts, versions)
 
     fingerprinted, owed = False, False
     for spec in FACTS:
@@ -226,6 +229,11 @@ def plan_pass(
         if not due and not inserted:
             continue
         with postgres.connect() as conn:
+            if table_cursor is None:
+                # a first look also takes a checkpoint just before its own, so that the next look
+                # already has a low-water mark (with one checkpoint it would scan every id)
+                with conn.transaction():
+                    table_cursor_before = advance(None, *take_snapshot(conn, source))
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             with conn.transaction():
                 snapshot, xmax, max_id = take_snapshot(conn, source)
@@ -237,7 +245,8 @@ def plan_pass(
                     differences = _postgres_differences(conn, source, spec.table, manifest, first, EVERY_DAY[1])
                     for day, reason in differences.items():
                         found.setdefault(day, reason)
-        cursor.changes.tables[source] = advance(table_cursor, snapshot, xmax, max_id)
+        previous = table_cursor if table_cursor is not None else table_cursor_before
+        cursor.changes.tables[source] = advance(previous, snapshot, xmax, max_id)
         if due:
             fingerprinted = True
             cursor.fingerprinted[source] = now

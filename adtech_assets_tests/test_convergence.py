@@ -272,3 +272,16 @@ def test_merges_change_parts_but_a_pass_stays_a_no_op(loaded, postgres, clickhou
         report = sync_ok(loaded)
         assert report.days_loaded == [] and report.run_ids == [], report.reasons
     assert_converged(postgres, clickhouse)
+
+
+def test_a_manifest_of_another_fingerprint_version_is_re_derived_not_reloaded(loaded, postgres, clickhouse):
+    ch_command(clickhouse, "INSERT INTO analytics.load_manifest (table_name, day, rows, fingerprint, parts_signature, "
+                           "started_at) SELECT table_name, day, rows, concat('f0:', fingerprint), parts_signature, "
+                           "started_at FROM analytics.load_manifest FINAL")
+    from adtech_assets.sync import run_sync
+
+    report = run_sync(DagsterInstance.ephemeral(), loaded, full=True)  # Postgres fingerprinted too
+    assert report.ok and report.days_loaded == [], report.reasons
+    assert ch_scalar(clickhouse, "SELECT countIf(NOT startsWith(fingerprint, 'f1:')) "
+                                 "FROM analytics.load_manifest FINAL") == 0
+    assert_converged(postgres, clickhouse)

@@ -303,11 +303,11 @@ class SyncRun:
     @property
     def days_loaded(self) -> int | None:
         m = re.search(r"sync: (\d+) day\(s\) loaded", self.output)
-        return int(m.group(1)) if m else None
+        return int(m.group(1)) if m else (0 if "nothing to load" in self.output else None)
 
     @property
     def dagster_runs(self) -> int | None:
-        m = re.search(r"\((\d+) Dagster runs\)", self.output)
+        m = re.search(r"\((\d+) Dagster runs?\)", self.output)
         return int(m.group(1)) if m else None
 
 
