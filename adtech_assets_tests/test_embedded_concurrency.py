@@ -39,7 +39,7 @@ while time.time() < deadline:
                                parameters={"t": tag}).result_rows[0][0]
         assert seen == inserted, (seen, inserted)
         sessions.append((opened, time.time()))
-    time.sleep(0.01)
+    time.sleep(0.2)  # longer than a waiter's lock poll (50 ms): the other process gets its turn
 print(json.dumps({"tag": tag, "inserted": inserted, "sessions": sessions}))
 """
 
@@ -84,7 +84,7 @@ def stop(process: subprocess.Popen) -> None:
 
 def test_two_processes_using_one_embedded_directory_both_succeed(clickhouse_path: Path, tmp_path: Path):
     go = tmp_path / "go"
-    workers = [start(WORKER, str(clickhouse_path), tag, "1.5", str(go)) for tag in ("first", "second")]
+    workers = [start(WORKER, str(clickhouse_path), tag, "3", str(go)) for tag in ("first", "second")]
     for worker in workers:
         assert worker.stdout.readline().strip() == "ready"
     go.touch()
