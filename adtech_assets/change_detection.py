@@ -20,7 +20,7 @@ from datetime import date
 
 import psycopg
 
-from adtech_assets.resources.postgres import PostgresResource, table_query
+from adtech_assets.resources.postgres import table_query
 
 MAX_CHECKPOINTS = 64
 

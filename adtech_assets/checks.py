@@ -59,15 +59,14 @@ def fact_fingerprints(
     them. ``days=None``: every ClickHouse day and every Postgres day inside the partitions."""
     start, end = _range(days)
     ch_days = clickhouse_day_fingerprints(ch, spec.table, spec.id_column, start, end)
-    if days is None:
-        first, last = partition_window()
-        start, end = min([first, *ch_days]), max([last, *(d + timedelta(days=1) for d in ch_days)])
+    if days is not None:
+        with postgres.connect() as conn:
+            return days, postgres_day_fingerprints(conn, spec.source, start, end, max_id), ch_days
+    first, last = partition_window()
+    start, end = min([first, *ch_days]), max([last, *(d + timedelta(days=1) for d in ch_days)])
     with postgres.connect() as conn:
         pg_days = postgres_day_fingerprints(conn, spec.source, start, end, max_id)
-    if days is None:
-        first, last = partition_window()
-        days = sorted(set(ch_days) | {d for d in pg_days if first <= d < last})
-    return days, pg_days, ch_days
+    return sorted(set(ch_days) | {d for d in pg_days if first <= d < last}), pg_days, ch_days
 
 
 def compare_fact_days(

@@ -24,13 +24,6 @@ def partition_range_tags(first: date, last: date) -> dict[str, str]:
     }
 
 
-def split_by_partitions(keys: Iterable[str]) -> tuple[list[date], list[date]]:
-    """Split days (ISO keys) into those the partitions hold and those outside them."""
-    valid = set(daily_partitions.get_partition_keys())
-    days = sorted(date.fromisoformat(k) for k in keys)
-    return [d for d in days if d.isoformat() in valid], [d for d in days if d.isoformat() not in valid]
-
-
 def day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
     """Consecutive days grouped as [first, last] ranges, so each range is one Postgres read."""
     ranges: list[tuple[date, date]] = []

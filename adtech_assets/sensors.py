@@ -80,10 +80,9 @@ def _in_flight(instance: DagsterInstance) -> tuple[list, set[date]]:
     return runs, set().union(*(_run_days(run.tags) for run in runs))
 
 
-def run_requests(plan: PassPlan, instance: DagsterInstance) -> list[RunRequest]:
-    """The plan's runs, less what queued or running runs already cover (they may still fail:
-    their days stay pending and a later tick requests them again)."""
-    in_flight, busy_days = _in_flight(instance)
+def run_requests(plan: PassPlan, in_flight: list, busy_days: set[date]) -> list[RunRequest]:
+    """The plan's runs, less what the queued or running runs ``in_flight`` already cover (they
+    may still fail: their days stay pending and a later tick requests them again)."""
     requests = []
     if plan.dims_changed and not any(run.job_name == refresh_dims_and_kpis.name for run in in_flight):
         requests.append(RunRequest(job_name=refresh_dims_and_kpis.name,
@@ -125,12 +124,12 @@ def automated_pass(
 ) -> tuple[PassPlan, list[RunRequest]]:
     """One planner pass as run requests: what the sensor and every schedule do."""
     fail_dead_runs(instance)
-    _, busy_days = _in_flight(instance)
+    in_flight, busy_days = _in_flight(instance)
     with clickhouse.session(lock_timeout_seconds=SENSOR_LOCK_SECONDS) as ch:
         ch.apply_ddl()
         plan = plan_pass(postgres, ch, busy_days=busy_days, **options)
     _warn_outside_partitions(plan, log)
-    return plan, run_requests(plan, instance)
+    return plan, run_requests(plan, in_flight, busy_days)
 
 
 @sensor(

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
@@ -61,9 +60,7 @@ def settle_counters(postgres, table: str, before: list) -> None:
     a moment after the commit; wait (bounded) until they show, as the next pass would."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        now = pg_execute(postgres, "SELECT n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables "
-                                   "WHERE relname = %s", (table,))[0]
-        if list(now) != before:
+        if counters(postgres, table) != before:
             return
         time.sleep(0.05)
     raise AssertionError(f"the write counters of {table} never moved")
