@@ -24,6 +24,7 @@ from dagster import (
 
 from adtech_assets.assets import CLICKHOUSE_ASSET
 from adtech_assets.assets.sources import source_key
+from adtech_assets.assets.table_metadata import table_metadata
 from adtech_assets.change_detection import snapshot_bounds
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
@@ -99,7 +100,8 @@ def dimension_changes(spec: DimSpec, postgres: PostgresResource, ch: ClickHouseS
 
 
 def load_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickHouseResource) -> dict:
-    """Make ClickHouse's dimension equal the source table; returns what it wrote, for metadata."""
+    """Make ClickHouse's dimension equal the source table; returns what it wrote and what the
+    table holds now (rows after deduplication, column schema), for metadata."""
     with clickhouse.session() as ch:
         ch.apply_ddl()
         changes = dimension_changes(spec, postgres, ch)
@@ -109,8 +111,9 @@ def load_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickH
             ch.command("ops/dim_tombstones", table=spec.table, id_column=spec.id_column,
                        ids=changes.deleted_ids, version=changes.version)
         live_rows = ch.scalar("checks/dimension_live_rows", table=spec.table, id_column=spec.id_column)
+        table = table_metadata(ch, spec.table, row_count=live_rows)
     return {"rows_upserted": upserted, "ids_deleted": len(changes.deleted_ids), "version": changes.version,
-            "dagster/row_count": live_rows}
+            **table}
 
 
 def build_dim_asset(spec: DimSpec) -> AssetsDefinition:
@@ -125,7 +128,8 @@ def build_dim_asset(spec: DimSpec) -> AssetsDefinition:
         context: AssetExecutionContext, postgres: PostgresResource, clickhouse: ClickHouseResource
     ) -> MaterializeResult:
         loaded = load_dimension(spec, postgres, clickhouse)
-        context.log.info(f"{spec.table}: {loaded}")
+        context.log.info(f"{spec.table}: {loaded['rows_upserted']} row(s) written, {loaded['ids_deleted']} "
+                         f"tombstone(s), {loaded['dagster/row_count'].value} live rows")
         return MaterializeResult(metadata=loaded)
 
     return _dim

@@ -3,7 +3,7 @@
 They are plain views over ``agg_campaign_daily`` and the deduplicated dims, not materialized
 views over joins: always consistent with the loaded facts (reloads and deletes included) and
 cheap, because the rollup is days x campaigns. Materializing one (re)creates it and records
-its row count.
+what the UI shows of it: its row count, its column schema and its first rows (``table_metadata``).
 """
 
 
@@ -12,6 +12,7 @@ from dagster import AssetsDefinition, MaterializeResult, asset
 from adtech_assets.assets import CLICKHOUSE_ASSET
 from adtech_assets.assets.dims import DIMS
 from adtech_assets.assets.rollups import ROLLUP_KEY
+from adtech_assets.assets.table_metadata import PREVIEW_ROWS, table_metadata, view_preview
 from adtech_assets.resources import ClickHouseResource
 
 KPI_VIEWS = {
@@ -21,6 +22,25 @@ KPI_VIEWS = {
     "mv_campaign_efficiency": "Every campaign's bid and cost per click (bid x impressions / clicks).",
     "mv_advertiser_performance": "Every advertiser's campaigns, total budget, events and CTR.",
 }
+# view -> (column, highest first): the order of its preview, the reference README's example queries.
+PREVIEW_ORDER = {
+    "mv_campaign_ctr": ("ctr", True),
+    "mv_daily_performance": ("event_date", True),
+    "mv_campaign_daily_performance": ("event_date", True),
+    "mv_campaign_efficiency": ("cost_per_click", False),
+    "mv_advertiser_performance": ("overall_ctr", True),
+}
+
+
+def kpi_metadata(ch, view: str) -> dict:
+    """Row count, column schema and the first PREVIEW_ROWS rows of a view (a few ms: the views
+    read the rollup and the dims)."""
+    metadata = table_metadata(ch, view)
+    order_by, descending = PREVIEW_ORDER[view]
+    schema = metadata["dagster/column_schema"].schema
+    metadata["preview"] = view_preview(ch, view, order_by, descending, schema)
+    metadata["preview_order"] = f"ORDER BY {order_by} {'DESC' if descending else 'ASC'} LIMIT {PREVIEW_ROWS}"
+    return metadata
 
 
 def build_kpi_asset(view: str, description: str) -> AssetsDefinition:
@@ -34,8 +54,8 @@ def build_kpi_asset(view: str, description: str) -> AssetsDefinition:
     def _kpi(clickhouse: ClickHouseResource) -> MaterializeResult:
         with clickhouse.session() as ch:
             ch.apply_ddl()
-            rows = ch.scalar("ops/count_rows", table=view)
-        return MaterializeResult(metadata={"rows": rows})
+            metadata = kpi_metadata(ch, view)
+        return MaterializeResult(metadata=metadata)
 
     return _kpi
 

@@ -1,0 +1,64 @@
+"""What a ClickHouse table or view looks like in the UI: Dagster's standard table metadata.
+
+``dagster/column_schema`` (from ``system.columns``) and ``dagster/row_count`` for the dims and
+the KPI views, and a preview of a view's first rows as table metadata. Each is one small query
+(the dims are thousands of rows, the views days x campaigns), cheap enough for every refresh.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
+
+from adtech_assets.resources.clickhouse import ClickHouseSession
+
+PREVIEW_ROWS = 10
+
+
+def column_schema(ch: ClickHouseSession, table: str) -> TableSchema:
+    """The columns of ``analytics.<table>`` in order, with their ClickHouse types."""
+    columns = ch.query_arrow("ops/table_columns", table=table).to_pylist()
+    return TableSchema(columns=[
+        TableColumn(name=c["name"], type=c["type"], description=c["comment"] or None) for c in columns
+    ])
+
+
+def table_metadata(ch: ClickHouseSession, table: str, row_count: int | None = None) -> dict[str, Any]:
+    """``dagster/row_count`` (counted unless given) and ``dagster/column_schema`` of a table or view,
+    with ``dagster/table_name`` so the UI names where it lives."""
+    rows = row_count if row_count is not None else ch.scalar("ops/count_rows", table=table)
+    return {
+        "dagster/row_count": MetadataValue.int(int(rows)),
+        "dagster/column_schema": MetadataValue.table_schema(column_schema(ch, table)),
+        "dagster/table_name": MetadataValue.text(f"analytics.{table}"),
+    }
+
+
+def _cell(value: Any) -> str | int | float | bool | None:
+    """A value as table metadata holds it (str, int, float, bool or None)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def preview(rows: pa.Table, schema: TableSchema) -> MetadataValue:
+    """Rows (already limited) as ``MetadataValue.table``, the UI's table view."""
+    return MetadataValue.table(
+        records=[TableRecord({k: _cell(v) for k, v in row.items()}) for row in rows.to_pylist()],
+        schema=schema,
+    )
+
+
+def view_preview(ch: ClickHouseSession, view: str, order_by: str, descending: bool,
+                 schema: TableSchema, limit: int = PREVIEW_ROWS) -> MetadataValue:
+    """The view's first ``limit`` rows by ``order_by`` (NULLs last)."""
+    name = "ops/view_head_desc" if descending else "ops/view_head_asc"
+    return preview(ch.query_arrow(name, view=view, order_by=order_by, limit=limit), schema)

@@ -1,0 +1,77 @@
+"""What the Dagster UI shows, read back from the instance as the UI reads it: KPI views and dims
+carry Dagster's standard table metadata (row count, column schema) and the views a preview of
+their first rows; each day of a one-run load carries its own row count and fingerprint."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from dagster import AssetKey, DagsterInstance
+
+from adtech_assets.assets.dims import DIMS
+from adtech_assets.assets.kpis import KPI_VIEWS, PREVIEW_ORDER
+from adtech_assets.assets.table_metadata import PREVIEW_ROWS
+from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets_tests.helpers import ch_query, pg_execute, sync
+
+TODAY = datetime.now(timezone.utc).date()
+
+
+@pytest.fixture
+def instance():
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+def seed(postgres, days: int = 3) -> None:
+    seed_batch(postgres, advertisers=3, campaigns=15, impressions=2000, ctr=0.1,
+               window=SeedWindow.last_days(days), seed=0.4)
+
+
+def latest_metadata(instance: DagsterInstance, key: AssetKey, partition: str | None = None) -> dict:
+    event = instance.get_latest_materialization_event(key) if partition is None else None
+    if partition is not None:
+        from dagster import AssetRecordsFilter
+
+        (record,) = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1).records
+        event = record.event_log_entry
+    assert event is not None, f"{key.to_user_string()} {partition or ''}: never materialized"
+    return dict(event.asset_materialization.metadata)
+
+
+def test_kpi_views_show_row_count_column_schema_and_a_preview(resources, postgres, clickhouse, instance):
+    seed(postgres)
+    assert sync(resources, instance).ok
+    for view in KPI_VIEWS:
+        metadata = latest_metadata(instance, AssetKey(["analytics", view]))
+        live = ch_query(clickhouse, f"SELECT * FROM analytics.{view}")
+        assert metadata["dagster/row_count"].value == len(live) > 0, view
+
+        columns = ch_query(clickhouse, "SELECT name, type FROM system.columns WHERE database = 'analytics' "
+                                       "AND table = {t:String} ORDER BY position", t=view)
+        schema = metadata["dagster/column_schema"].schema
+        assert [(c.name, c.type) for c in schema.columns] == [(c["name"], c["type"]) for c in columns], view
+        assert [c.name for c in schema.columns] == list(live[0]), view
+
+        records = metadata["preview"].records
+        assert len(records) == min(PREVIEW_ROWS, len(live)), view
+        assert all(set(r.data) == set(live[0]) for r in records), "every column"
+        assert [c.name for c in metadata["preview"].schema.columns] == list(live[0]), "the view's column order"
+        order_by, descending = PREVIEW_ORDER[view]
+        shown = [r.data[order_by] for r in records if r.data[order_by] is not None]
+        assert shown == sorted(shown, reverse=descending), (view, shown)
+        best = sorted((row[order_by] for row in live if row[order_by] is not None), reverse=descending)
+        assert shown == [v.isoformat() if hasattr(v, "isoformat") else v for v in best][:len(shown)], view
+
+
+def test_dims_show_live_row_count_and_column_schema(resources, postgres, clickhouse, instance):
+    seed(postgres)
+    assert sync(resources, instance).ok
+    for spec in DIMS:
+        metadata = latest_metadata(instance, spec.key)
+        (source_rows,), = pg_execute(postgres, f"SELECT count(*) FROM {spec.source}")
+        assert metadata["dagster/row_count"].value == source_rows > 0, spec.table
+        names = [c.name for c in metadata["dagster/column_schema"].schema.columns]
+        assert names[0] == spec.id_column and {"name", "_version", "_is_deleted"} <= set(names), names
