@@ -7,13 +7,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, AssetRecordsFilter, AssetSelection, DagsterInstance, materialize
 
 from adtech_assets.assets.dims import DIMS
+from adtech_assets.assets.facts import FACTS
 from adtech_assets.assets.kpis import KPI_VIEWS, PREVIEW_ORDER
+from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.assets.table_metadata import PREVIEW_ROWS
+from adtech_assets.checks import ROW_COUNTS_MATCH_POSTGRES
+from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
+from adtech_assets.fingerprints import postgres_day_fingerprints
+from adtech_assets.partitions import days_between, partition_range_tags
 from adtech_assets.sample_data import SeedWindow, seed_batch
-from adtech_assets_tests.helpers import ch_query, pg_execute, sync
+from adtech_assets_tests.helpers import ch_query, ch_scalar, pg_day_count, pg_execute, sync
 
 TODAY = datetime.now(timezone.utc).date()
 
@@ -30,13 +36,13 @@ def seed(postgres, days: int = 3) -> None:
 
 
 def latest_metadata(instance: DagsterInstance, key: AssetKey, partition: str | None = None) -> dict:
-    event = instance.get_latest_materialization_event(key) if partition is None else None
-    if partition is not None:
-        from dagster import AssetRecordsFilter
-
-        (record,) = instance.fetch_materializations(
+    """The metadata of the latest materialization of ``key`` (of one partition), as the UI shows it."""
+    if partition is None:
+        event = instance.get_latest_materialization_event(key)
+    else:
+        records = instance.fetch_materializations(
             AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1).records
-        event = record.event_log_entry
+        event = records[0].event_log_entry if records else None
     assert event is not None, f"{key.to_user_string()} {partition or ''}: never materialized"
     return dict(event.asset_materialization.metadata)
 
@@ -75,3 +81,42 @@ def test_dims_show_live_row_count_and_column_schema(resources, postgres, clickho
         assert metadata["dagster/row_count"].value == source_rows > 0, spec.table
         names = [c.name for c in metadata["dagster/column_schema"].schema.columns]
         assert names[0] == spec.id_column and {"name", "_version", "_is_deleted"} <= set(names), names
+
+
+def test_each_day_of_a_one_run_load_shows_its_own_rows_and_fingerprint(resources, postgres, clickhouse, instance):
+    seed(postgres, days=3)
+    first, last = TODAY - timedelta(days=2), TODAY
+    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.groups("facts", "rollups"),
+                         resources=resources, instance=instance, tags=partition_range_tags(first, last))
+    assert result.success
+    assert len(instance.get_runs()) == 1, "the three days in one run"
+
+    days = days_between(first, last)
+    for spec in FACTS:
+        with postgres.connect() as conn:
+            expected = postgres_day_fingerprints(conn, spec.source, first, last + timedelta(days=1))
+        counts = []
+        for day in days:
+            metadata = latest_metadata(instance, spec.key, day.isoformat())
+            rows = pg_day_count(postgres, spec.source, day)
+            assert metadata["dagster/row_count"].value == rows, (spec.table, day)
+            assert metadata["dagster/partition_row_count"].value == rows, (spec.table, day)
+            assert metadata["fingerprint"].value == expected[day].text, (spec.table, day)
+            counts.append(rows)
+        assert len(set(counts)) > 1, f"the days should differ for this test to mean anything: {counts}"
+
+    for day in days:
+        metadata = latest_metadata(instance, ROLLUP_KEY, day.isoformat())
+        rollup_rows = ch_scalar(clickhouse, "SELECT count() FROM analytics.agg_campaign_daily "
+                                            "WHERE event_date = {d:Date}", d=day)
+        assert metadata["dagster/row_count"].value == rollup_rows > 0, day
+        assert metadata["impressions"].value == pg_day_count(postgres, "impressions", day), day
+        assert metadata["clicks"].value == pg_day_count(postgres, "clicks", day), day
+
+    # the run's check: its sums are text (their scope is this run's days), never a plotted number
+    (evaluation,) = [e for e in result.get_asset_check_evaluations()
+                     if e.asset_key == FACTS[0].key and e.check_name == ROW_COUNTS_MATCH_POSTGRES]
+    total = sum(pg_day_count(postgres, "impressions", day) for day in days)
+    assert evaluation.metadata["rows_in_scope"].value == f"{total:,} in Postgres, {total:,} in ClickHouse"
+    assert evaluation.metadata["scope"].value == f"this run's days: {first} .. {last} (3)"
+    assert "postgres_rows" not in evaluation.metadata

@@ -3,17 +3,21 @@
 ``dagster/column_schema`` (from ``system.columns``) and ``dagster/row_count`` for the dims and
 the KPI views, and a preview of a view's first rows as table metadata. Each is one small query
 (the dims are thousands of rows, the views days x campaigns), cheap enough for every refresh.
+The daily tables record per day (partition) what the load already computed: its rows and its
+fingerprint, no extra query.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pyarrow as pa
-from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
+from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableRecord, TableSchema
 
+from adtech_assets.fingerprints import Fingerprint
 from adtech_assets.resources.clickhouse import ClickHouseSession
 
 PREVIEW_ROWS = 10
@@ -62,3 +66,16 @@ def view_preview(ch: ClickHouseSession, view: str, order_by: str, descending: bo
     """The view's first ``limit`` rows by ``order_by`` (NULLs last)."""
     name = "ops/view_head_desc" if descending else "ops/view_head_asc"
     return preview(ch.query_arrow(name, view=view, order_by=order_by, limit=limit), schema)
+
+
+def record_day_metadata(context: AssetExecutionContext, days: Mapping[date, Fingerprint],
+                        extra: Callable[[Fingerprint], dict[str, Any]] = lambda _: {}) -> None:
+    """Give each day of a (possibly multi-day, single-run) materialization its own metadata: its
+    rows as ``dagster/row_count`` and ``dagster/partition_row_count`` (the day's, not the run's
+    total) and its content fingerprint. Totals of the run belong in the run's log."""
+    for day, fingerprint in days.items():
+        context.add_asset_metadata(
+            {"dagster/row_count": fingerprint.rows, "dagster/partition_row_count": fingerprint.rows,
+             "fingerprint": fingerprint.text, **extra(fingerprint)},
+            partition_key=day.isoformat(),
+        )
