@@ -1,20 +1,50 @@
-"""Jobs: the dims and KPI views (unpartitioned), and the daily facts with their rollup."""
+"""Jobs: what the UI lists under Jobs and what every run is named after.
+
+``adtech sync`` runs ``sync_dims``, ``load_days`` (one run per range of consecutive days) and
+``refresh_kpis``, in that order; the sensor and the schedules request ``load_days`` and
+``refresh_dims_and_kpis``. Each selects whole groups, so its checks come with it. Every run we launch says what launched
+it (``adtech/trigger``); a day load says which days (``adtech/days``), besides Dagster's own
+partition tags.
+"""
+
+from datetime import date
 
 from dagster import AssetSelection, define_asset_job
 
+from adtech_assets.partitions import partition_range_tags
 
-DIMS_AND_KPIS = AssetSelection.groups("dims", "kpis")
+TRIGGER_TAG = "adtech/trigger"
+DAYS_TAG = "adtech/days"
+
+DIMS = AssetSelection.groups("dims")
+KPIS = AssetSelection.groups("kpis")
 DAILY = AssetSelection.groups("facts", "rollups")
 
-refresh_dims_and_kpis = define_asset_job(
-    "refresh_dims_and_kpis",
-    selection=DIMS_AND_KPIS,
-    description="Incremental dimension load, then the KPI views, with their checks.",
+sync_dims = define_asset_job(
+    "sync_dims",
+    selection=DIMS,
+    description="Incremental dimension load (the difference to Postgres), with its checks.",
 )
 load_days = define_asset_job(
     "load_days",
     selection=DAILY,
     description="Replace fact days from Postgres and rebuild their rollup days, with checks.",
 )
+refresh_kpis = define_asset_job(
+    "refresh_kpis",
+    selection=KPIS,
+    description="The five KPI views: (re)created, with their row counts, schemas and previews.",
+)
+refresh_dims_and_kpis = define_asset_job(
+    "refresh_dims_and_kpis",
+    selection=DIMS | KPIS,
+    description="Incremental dimension load, then the KPI views, with their checks.",
+)
 
-jobs = [refresh_dims_and_kpis, load_days]
+jobs = [sync_dims, load_days, refresh_kpis, refresh_dims_and_kpis]
+
+
+def days_tags(first: date, last: date) -> dict[str, str]:
+    """The tags of a ``load_days`` run of [first, last]: ``adtech/days`` (``first..last``, or the
+    one day) and Dagster's partition range tags, which make the range one run."""
+    return {DAYS_TAG: f"{first}..{last}" if first != last else first.isoformat(), **partition_range_tags(first, last)}

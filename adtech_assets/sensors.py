@@ -45,8 +45,8 @@ from dagster import (
 from adtech_assets.assets.facts import FACTS
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.errors import AdtechError
-from adtech_assets.jobs import load_days, refresh_dims_and_kpis
-from adtech_assets.partitions import day_ranges, days_between, partition_range_tags
+from adtech_assets.jobs import DAYS_TAG, TRIGGER_TAG, days_tags, load_days, refresh_dims_and_kpis
+from adtech_assets.partitions import day_ranges, days_between
 from adtech_assets.planner import Counters, PassPlan, plan_pass, read_counters
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.run_liveness import fail_dead_runs
@@ -59,11 +59,13 @@ IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunSt
 
 
 def range_run_request(first: date, last: date, reason: str, assets: list[AssetKey] | None = None) -> RunRequest:
-    """One run of ``load_days`` for [first, last]: a single partition, or a single-run range."""
-    tags = {"adtech/trigger": reason[:200]}
+    """One run of ``load_days`` for [first, last]: a single partition, or a single-run range;
+    tagged with why (``adtech/trigger``) and which days (``adtech/days``)."""
+    tags = {TRIGGER_TAG: reason[:200]}
     if first == last:
-        return RunRequest(job_name=load_days.name, asset_selection=assets, partition_key=first.isoformat(), tags=tags)
-    return RunRequest(job_name=load_days.name, asset_selection=assets, tags={**tags, **partition_range_tags(first, last)})
+        return RunRequest(job_name=load_days.name, asset_selection=assets, partition_key=first.isoformat(),
+                          tags={**tags, DAYS_TAG: first.isoformat()})
+    return RunRequest(job_name=load_days.name, asset_selection=assets, tags={**tags, **days_tags(first, last)})
 
 
 def _run_days(tags: dict[str, str]) -> set[date]:
@@ -86,7 +88,7 @@ def run_requests(plan: PassPlan, in_flight: list, busy_days: set[date]) -> list[
     requests = []
     if plan.dims_changed and not any(run.job_name == refresh_dims_and_kpis.name for run in in_flight):
         requests.append(RunRequest(job_name=refresh_dims_and_kpis.name,
-                                   tags={"adtech/trigger": f"differ from Postgres: {', '.join(plan.dims_changed)}"}))
+                                   tags={TRIGGER_TAG: f"differ from Postgres: {', '.join(plan.dims_changed)}"}))
     days = [d for d in plan.days if d not in busy_days]
     requests += [range_run_request(first, last, plan.reasons[first]) for first, last in day_ranges(days)]
     return requests

@@ -3,10 +3,14 @@
 1. runs of processes that died are marked failed (``run_liveness``);
 2. the planner finds what differs (drift in ClickHouse, new rows, and, when the write counters
    say so, updates and deletes) and marks it pending in ClickHouse (``planner``);
-3. the dims that differ, as one run with their checks;
-4. every pending day, as one run per range of consecutive days: facts, then their rollup days,
-   with the blocking checks judging those days on their data;
-5. the KPI views, when something was loaded and every check passed.
+3. the dims that differ, as one run of ``sync_dims`` with their checks;
+4. every pending day, as one run of ``load_days`` per range of consecutive days: facts, then
+   their rollup days, with the blocking checks judging those days on their data;
+5. the KPI views (``refresh_kpis``), when something was loaded and every check passed.
+
+Runs execute in this process against the given instance, tagged with what launched them
+(``adtech/trigger``) and, for day loads, which days (``adtech/days`` and Dagster's partition
+range tags), so the UI lists them under their job with those tags.
 
 Nothing changed: no Dagster run at all. The pass fails (exit 1) when a check fails, a step
 fails, or a day is still pending afterwards, and says which.
@@ -18,10 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from dagster import AssetCheckSeverity, AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import AssetCheckSeverity, DagsterInstance, Definitions, ExecuteInProcessResult
 
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
-from adtech_assets.partitions import day_ranges, partition_range_tags
+from adtech_assets.jobs import TRIGGER_TAG, days_tags, jobs, load_days, refresh_kpis, sync_dims
+from adtech_assets.partitions import day_ranges
 from adtech_assets.planner import DAILY_TABLES, plan_pass
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.run_liveness import fail_dead_runs, worker_tags
@@ -96,7 +101,9 @@ def run_sync(
     resources: dict,
     say: Callable[[str], None] = lambda _: None,
     full: bool = False,
+    trigger: str = "adtech sync",
 ) -> SyncReport:
+    """One pass; ``trigger`` is what the runs' ``adtech/trigger`` tag says launched them."""
     postgres: PostgresResource = resources["postgres"]
     clickhouse: ClickHouseResource = resources["clickhouse"]
     preflight(postgres, clickhouse)
@@ -105,11 +112,12 @@ def run_sync(
     for run_id in report.dead_runs:
         say(f"run {run_id} was left STARTED by a process that is gone: marked failed")
 
-    def run(selection: AssetSelection, **tags: str) -> ExecuteInProcessResult:
-        result = materialize(
-            [*ALL_ASSETS, *ALL_CHECKS], selection=selection, instance=instance,
-            resources=resources, raise_on_error=False, run_config=QUIET,
-            tags={"adtech/trigger": "adtech sync", **worker_tags(), **tags},
+    definitions = Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=jobs, resources=resources)
+
+    def run(job_name: str, tags: dict[str, str] | None = None) -> ExecuteInProcessResult:
+        result = definitions.resolve_job_def(job_name).execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET,
+            tags={TRIGGER_TAG: trigger, **worker_tags(), **(tags or {})},
         )
         _record(report, result)
         return result
@@ -126,12 +134,12 @@ def run_sync(
 
     if plan.dims_changed:
         say(f"dims: {', '.join(plan.dims_changed)} differ from Postgres")
-        run(AssetSelection.groups("dims"))
+        run(sync_dims.name)
     for first, last in day_ranges(plan.days):
         days = (last - first).days + 1
         say(f"facts: loading {first} .. {last} ({days} day(s)): {plan.reasons[first]}"
             + (f", and {days - 1} more" if days > 1 else ""))
-        run(AssetSelection.groups("facts", "rollups"), **partition_range_tags(first, last))
+        run(load_days.name, days_tags(first, last))
     if report.failed_checks or report.errors:
         say("kpis: not refreshed, a check or a step failed")
         return report
@@ -144,6 +152,6 @@ def run_sync(
                              "see the runs' check results")
         return report
     say("kpis: refreshing the five views")
-    result = run(AssetSelection.groups("kpis"))
+    result = run(refresh_kpis.name)
     report.kpis_refreshed = result.success
     return report

@@ -120,3 +120,25 @@ def test_each_day_of_a_one_run_load_shows_its_own_rows_and_fingerprint(resources
     assert evaluation.metadata["rows_in_scope"].value == f"{total:,} in Postgres, {total:,} in ClickHouse"
     assert evaluation.metadata["scope"].value == f"this run's days: {first} .. {last} (3)"
     assert "postgres_rows" not in evaluation.metadata
+
+
+def test_sync_runs_are_named_jobs_tagged_with_trigger_and_days(resources, postgres, instance):
+    seed(postgres, days=3)
+    report = sync(resources, instance)
+    assert report.ok
+    runs = {run.run_id: run for run in instance.get_runs()}
+    assert set(runs) == set(report.run_ids)
+    by_job = {}
+    for run in runs.values():
+        by_job.setdefault(run.job_name, []).append(run)
+        assert run.tags["adtech/trigger"] == "adtech sync", run.tags
+    assert set(by_job) == {"sync_dims", "load_days", "refresh_kpis"}, "no __ephemeral_asset_job__"
+    (load,) = by_job["load_days"]
+    first, last = min(report.days_loaded), max(report.days_loaded)
+    assert load.tags["adtech/days"] == f"{first}..{last}"
+    assert (load.tags["dagster/asset_partition_range_start"], load.tags["dagster/asset_partition_range_end"]) == (
+        first.isoformat(), last.isoformat())
+    # the one-run load still gives every day its own materialization
+    materialized = {r.partition_key for r in instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=FACTS[0].key), limit=100).records}
+    assert materialized == {d.isoformat() for d in days_between(first, last)}
