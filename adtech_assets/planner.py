@@ -32,6 +32,7 @@ from datetime import date, timedelta
 import psycopg
 
 from adtech_assets.assets.dims import DIMS, dimension_changes
+from adtech_assets.assets.sources import Counters, read_counters
 from adtech_assets.assets.facts import FACTS
 from adtech_assets.assets.rollups import ROLLUP_TABLE
 from adtech_assets.change_detection import ChangeCursor, advance, changed_days_since, take_snapshot
@@ -63,11 +64,6 @@ DAILY_TABLES = (*(spec.table for spec in FACTS), ROLLUP_TABLE)
 # A fingerprint pass covers every day Postgres can hold, so that days outside the partitions
 # (before the start, in the future) are pending until the partitions reach them.
 EVERY_DAY = (date(1, 1, 1), date(9999, 12, 31))
-Counters = dict[str, list[int]]  # table -> [inserts, updates, deletes, file node]
-
-
-def read_counters(postgres: PostgresResource) -> Counters:
-    return {table: [int(v or 0) for v in values] for table, *values in postgres.fetch("write_counters")}
 
 
 @dataclass

@@ -7,7 +7,9 @@ rollup days, with their checks). An idle tick reads only the Postgres write coun
 every ``ADTECH_VERIFY_INTERVAL_SECONDS`` (120 s) it also looks for drift in ClickHouse, and
 fingerprints Postgres when updates or deletes moved the counters (at most that often). The
 cursor store is ClickHouse's, shared with ``adtech sync``; the sensor's own cursor only keeps
-the counters and times of its last looks, to tell an idle tick.
+the counters and times of its last looks, to tell an idle tick. Source tables whose write
+counters moved are observed (row count, newest change, data version) with the tick's result,
+at most every ``OBSERVE_SOURCES_SECONDS`` (60 s); an idle tick observes nothing.
 
 ``rollup_follows_facts``: when fact days are materialized without their rollup days (a fact-only
 backfill from the UI, a hand-launched day), requests those rollup days, whatever their age.
@@ -43,6 +45,7 @@ from dagster import (
 )
 
 from adtech_assets.assets.facts import FACTS
+from adtech_assets.assets.sources import source_observations
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.errors import AdtechError
 from adtech_assets.jobs import DAYS_TAG, TRIGGER_TAG, days_tags, load_days, refresh_dims_and_kpis
@@ -54,6 +57,9 @@ from adtech_assets.settings import sync_cron, sync_interval_seconds, verify_inte
 
 # A tick waits this long for the embedded engine, then leaves the look to the next tick.
 SENSOR_LOCK_SECONDS = 5
+# The sensor observes the source tables whose write counters moved (row count, newest change) at
+# most this often: counting a table of millions of rows is a scan, and an idle tick does none.
+OBSERVE_SOURCES_SECONDS = 60
 IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
              DagsterRunStatus.STARTED]
 
@@ -109,6 +115,8 @@ class SensorMemo:
     looked_at: float = 0.0
     fingerprinted_at: float = 0.0
     fingerprint_owed: bool = False
+    observed_counters: Counters = field(default_factory=dict)  # at the last look at the sources' observations
+    observed_at: float = 0.0  # when the sensor last recorded an observation
 
     @classmethod
     def from_json(cls, text: str | None) -> "SensorMemo":
@@ -147,8 +155,15 @@ def postgres_changes(context: SensorEvaluationContext, postgres: PostgresResourc
     try:
         counters = read_counters(postgres)
         verify = now - memo.looked_at >= verify_interval_seconds()
-        if counters == memo.counters and not verify:
+        observe = counters != memo.observed_counters and now - memo.observed_at >= OBSERVE_SOURCES_SECONDS
+        if counters == memo.counters and not verify and not observe:
             return SkipReason("no source rows changed")
+        observations = source_observations(context.instance, postgres, counters) if observe else []
+        if observe:
+            memo.observed_counters = counters
+            memo.observed_at = now if observations else memo.observed_at
+        if counters == memo.counters and not verify:  # only the sources' observation was owed
+            return SensorResult(skip_reason="no source rows changed", cursor=memo.to_json(), asset_events=observations)
         fingerprint_allowed = now - memo.fingerprinted_at >= verify_interval_seconds()
         plan, requests = automated_pass(context.instance, postgres, clickhouse, context.log,
                                         fingerprint_allowed=fingerprint_allowed, counters=counters)
@@ -160,10 +175,12 @@ def postgres_changes(context: SensorEvaluationContext, postgres: PostgresResourc
         looked_at=memo.looked_at if plan.fingerprint_owed else now,
         fingerprinted_at=now if plan.fingerprinted else memo.fingerprinted_at,
         fingerprint_owed=plan.fingerprint_owed,
+        observed_counters=memo.observed_counters,
+        observed_at=memo.observed_at,
     )
     if not requests:
-        return SensorResult(skip_reason="ClickHouse equals Postgres", cursor=memo.to_json())
-    return SensorResult(run_requests=requests, cursor=memo.to_json())
+        return SensorResult(skip_reason="ClickHouse equals Postgres", cursor=memo.to_json(), asset_events=observations)
+    return SensorResult(run_requests=requests, cursor=memo.to_json(), asset_events=observations)
 
 
 @sensor(

@@ -2,7 +2,9 @@
 
 1. runs of processes that died are marked failed (``run_liveness``);
 2. the planner finds what differs (drift in ClickHouse, new rows, and, when the write counters
-   say so, updates and deletes) and marks it pending in ClickHouse (``planner``);
+   say so, updates and deletes) and marks it pending in ClickHouse (``planner``); the source
+   tables whose write counters moved since their latest observation are observed (row count,
+   newest change, data version), recorded in the instance as runless observations;
 3. the dims that differ, as one run of ``sync_dims`` with their checks;
 4. every pending day, as one run of ``load_days`` per range of consecutive days: facts, then
    their rollup days, with the blocking checks judging those days on their data;
@@ -24,6 +26,7 @@ from datetime import date
 
 from dagster import AssetCheckSeverity, DagsterInstance, Definitions, ExecuteInProcessResult
 
+from adtech_assets.assets.sources import source_observations
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
 from adtech_assets.jobs import TRIGGER_TAG, days_tags, jobs, load_days, refresh_kpis, sync_dims
 from adtech_assets.partitions import day_ranges
@@ -54,6 +57,7 @@ class SyncReport:
     errors: list[str] = field(default_factory=list)
     reasons: dict[date, str] = field(default_factory=dict)
     dead_runs: list[str] = field(default_factory=list)
+    sources_observed: list[str] = field(default_factory=list)
     kpis_refreshed: bool = False
 
     @property
@@ -125,6 +129,10 @@ def run_sync(
     with clickhouse.session() as ch:
         plan = plan_pass(postgres, ch, full=full)
         loads_started = clickhouse_now(ch)  # a day marked pending after this is another pass's
+    observed = source_observations(instance, postgres, plan.counters)
+    for observation in observed:  # the sources whose write counters moved: row count, newest change
+        instance.report_runless_asset_event(observation)
+    report.sources_observed = [o.asset_key.path[-1] for o in observed]
     report.days_loaded, report.days_outside_partitions = plan.days, plan.outside_partitions
     report.reasons = plan.reasons
     if plan.idle:

@@ -1,24 +1,39 @@
 """What the Dagster UI shows, read back from the instance as the UI reads it: KPI views and dims
 carry Dagster's standard table metadata (row count, column schema) and the views a preview of
-their first rows; each day of a one-run load carries its own row count and fingerprint."""
+their first rows; each day of a one-run load carries its own row count and fingerprint; the
+four sources are observed by ``adtech sync`` and the sensor; sync's runs are named jobs with
+tags saying what launched them and which days."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
+import psycopg
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, AssetSelection, DagsterInstance, materialize
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    AssetSelection,
+    DagsterInstance,
+    SkipReason,
+    build_sensor_context,
+    materialize,
+)
 
 from adtech_assets.assets.dims import DIMS
 from adtech_assets.assets.facts import FACTS
 from adtech_assets.assets.kpis import KPI_VIEWS, PREVIEW_ORDER
 from adtech_assets.assets.rollups import ROLLUP_KEY
+from adtech_assets.assets.sources import source_key
 from adtech_assets.assets.table_metadata import PREVIEW_ROWS
 from adtech_assets.checks import ROW_COUNTS_MATCH_POSTGRES
-from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
+from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS, defs
 from adtech_assets.fingerprints import postgres_day_fingerprints
 from adtech_assets.partitions import days_between, partition_range_tags
+from adtech_assets.resources.postgres import SOURCE_TABLES
 from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets.sensors import OBSERVE_SOURCES_SECONDS, postgres_changes
 from adtech_assets_tests.helpers import ch_query, ch_scalar, pg_day_count, pg_execute, sync
 
 TODAY = datetime.now(timezone.utc).date()
@@ -142,3 +157,90 @@ def test_sync_runs_are_named_jobs_tagged_with_trigger_and_days(resources, postgr
     materialized = {r.partition_key for r in instance.fetch_materializations(
         AssetRecordsFilter(asset_key=FACTS[0].key), limit=100).records}
     assert materialized == {d.isoformat() for d in days_between(first, last)}
+
+
+def observations(instance: DagsterInstance, table: str) -> list:
+    records = instance.fetch_observations(AssetRecordsFilter(asset_key=source_key(table)), limit=100).records
+    return [r.event_log_entry for r in records]  # newest first
+
+
+def assert_observed_as_postgres_is(entry, postgres, table: str) -> None:
+    metadata = entry.asset_observation.metadata
+    newest = "greatest(created_at, updated_at)" if table in ("advertiser", "campaign") else "created_at"
+    (rows, max_id, newest_change), = pg_execute(
+        postgres, f"SELECT count(*), coalesce(max(id), 0), max({newest}) FROM {table}")
+    assert metadata["dagster/row_count"].value == rows > 0, table
+    assert metadata["max_id"].value == max_id, table
+    assert metadata["newest_change"].value == str(newest_change), table
+    assert entry.asset_observation.tags["dagster/data_version"] == f"{rows}:{max_id}:{newest_change}", table
+
+
+def add_impression_and_flush(pg_url: str) -> None:
+    """One new impression, its commit published to the statistics collector at once."""
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        conn.execute("INSERT INTO impressions (campaign_id, created_at) "
+                     "SELECT id, now() AT TIME ZONE 'utc' FROM campaign LIMIT 1")
+
+
+def test_sync_observes_the_sources_that_moved(resources, postgres, pg_url, instance):
+    seed(postgres)
+    assert sync(resources, instance).ok
+    for table in SOURCE_TABLES:
+        (entry,) = observations(instance, table)
+        assert entry.run_id == "", "a runless observation: no run just to observe"
+        assert_observed_as_postgres_is(entry, postgres, table)
+
+    idle = sync(resources, instance)
+    assert idle.ok and idle.run_ids == [] and idle.sources_observed == []
+    assert all(len(observations(instance, t)) == 1 for t in SOURCE_TABLES), "nothing moved: nothing counted again"
+
+    add_impression_and_flush(pg_url)
+    again = sync(resources, instance)
+    assert again.ok and again.sources_observed == ["impressions"]
+    latest, previous = observations(instance, "impressions")
+    assert_observed_as_postgres_is(latest, postgres, "impressions")
+    assert latest.asset_observation.metadata["dagster/row_count"].value == (
+        previous.asset_observation.metadata["dagster/row_count"].value + 1)
+
+
+def test_sensor_observes_the_sources_with_its_tick_and_not_when_idle(resources, postgres, pg_url, instance):
+    seed(postgres)
+
+    def tick(cursor):
+        context = build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
+        return postgres_changes.evaluate_tick(context)
+
+    first = tick(None)
+    observed = {e.asset_key: e for e in first.asset_events}
+    assert set(observed) == {source_key(t) for t in SOURCE_TABLES}
+    for event in observed.values():
+        assert event.metadata["dagster/row_count"].value > 0 and "dagster/data_version" in event.tags
+    assert {r.job_name for r in first.run_requests} == {"load_days", "refresh_dims_and_kpis"}
+    for request in first.run_requests:
+        assert request.tags["adtech/trigger"], request.tags
+        if request.job_name == "load_days":
+            assert request.tags["adtech/days"] == (request.partition_key or "{}..{}".format(
+                request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]))
+    for event in first.asset_events:  # what the daemon does with them
+        instance.report_runless_asset_event(event)
+
+    idle = tick(first.cursor)
+    assert idle.skip_message == "no source rows changed" and not idle.asset_events and idle.cursor == first.cursor
+    # a new row: the pass runs, but the sources were observed less than a minute ago
+    add_impression_and_flush(pg_url)
+    busy = tick(first.cursor)
+    assert busy.run_requests and not busy.asset_events
+    # a minute later the owed observation comes, on a tick that is otherwise idle: impressions only
+    memo = json.loads(busy.cursor)
+    memo["observed_at"] -= OBSERVE_SOURCES_SECONDS
+    owed = tick(json.dumps(memo))
+    assert owed.skip_message == "no source rows changed" and not owed.run_requests
+    assert [e.asset_key for e in owed.asset_events] == [source_key("impressions")]
+    assert owed.asset_events[0].metadata["dagster/row_count"].value == (
+        observed[source_key("impressions")].metadata["dagster/row_count"].value + 1)
+    for event in owed.asset_events:
+        instance.report_runless_asset_event(event)
+    memo = json.loads(owed.cursor)
+    memo["observed_at"] -= OBSERVE_SOURCES_SECONDS
+    assert not tick(json.dumps(memo)).asset_events, "observed: not again until the counters move"

@@ -1,25 +1,92 @@
 """The four Postgres source tables, as observable source assets (kind postgres).
 
-Observing one reads its row count, highest id and newest ``created_at`` / ``updated_at``; the
-data version changes whenever any of them does, so the UI shows when a source moved.
+Observing one reads its row count, highest id and newest ``created_at`` / ``updated_at``, and
+records them with the table's write counters (``pg_stat_user_tables``); the data version
+changes whenever any of them does, so the UI shows when a source moved. The same observation
+is recorded by *Observe* in the UI, by ``adtech sync`` and by the ``postgres_changes`` sensor
+(``source_observations``): the last two only for tables whose write counters moved since
+their latest observation, because counting a table of millions of rows is a scan.
 """
 
-from dagster import AssetKey, DataVersion, ObserveResult, observable_source_asset
+from __future__ import annotations
+
+from dagster import (
+    AssetKey,
+    AssetObservation,
+    AssetRecordsFilter,
+    DagsterInstance,
+    DataVersion,
+    MetadataValue,
+    ObserveResult,
+    observable_source_asset,
+)
 
 from adtech_assets.resources import PostgresResource
-from adtech_assets.resources.postgres import SOURCE_TABLES
+from adtech_assets.resources.postgres import SOURCE_TABLES, table_query
 
 DIMENSION_TABLES = ("advertiser", "campaign")
+Counters = dict[str, list[int]]  # table -> [inserts, updates, deletes, file node]
+COUNTERS_KEY = "write_counters"
+# What Dagster reads an observation's data version from (ObserveResult sets the same tags).
+DATA_VERSION_TAGS = ("dagster/data_version", "dagster/data_version_is_user_provided")
 
 
 def source_key(table: str) -> AssetKey:
     return AssetKey(["postgres", "public", table])
 
 
-def observe_table(postgres: PostgresResource, table: str) -> dict:
-    query_name = "observe_dimension" if table in DIMENSION_TABLES else "observe_events"
-    (rows, max_id, newest), = postgres.fetch(query_name, table=table)
-    return {"row_count": rows, "max_id": max_id, "newest_change": str(newest)}
+def read_counters(postgres: PostgresResource) -> Counters:
+    """Every source table's write counters: one catalog read, no table scan."""
+    return {table: [int(v or 0) for v in values] for table, *values in postgres.fetch("write_counters")}
+
+
+def _counters_text(counters: list[int] | None) -> str:
+    inserts, updates, deletes, file_node = counters or [0, 0, 0, 0]
+    return f"inserts {inserts}, updates {updates}, deletes {deletes}, file node {file_node}"
+
+
+def observe_tables(postgres: PostgresResource, tables: list[str], counters: Counters) -> dict[str, tuple[DataVersion, dict]]:
+    """Per table: its data version and metadata (``dagster/row_count``, highest id, newest
+    change, write counters), read on one connection."""
+    observed = {}
+    with postgres.connect() as conn:
+        for table in tables:
+            query_name = "observe_dimension" if table in DIMENSION_TABLES else "observe_events"
+            (rows, max_id, newest), = conn.execute(table_query(query_name, table)).fetchall()
+            version = DataVersion(f"{rows}:{max_id}:{newest}")
+            observed[table] = (version, {
+                "dagster/row_count": MetadataValue.int(rows),
+                "max_id": MetadataValue.int(max_id),
+                "newest_change": MetadataValue.text(str(newest)),
+                COUNTERS_KEY: MetadataValue.text(_counters_text(counters.get(table))),
+            })
+    return observed
+
+
+def observe_table(postgres: PostgresResource, table: str) -> tuple[DataVersion, dict]:
+    return observe_tables(postgres, [table], read_counters(postgres))[table]
+
+
+def _latest_counters(instance: DagsterInstance, table: str) -> str | None:
+    records = instance.fetch_observations(AssetRecordsFilter(asset_key=source_key(table)), limit=1).records
+    if not records:
+        return None
+    entry = records[0].event_log_entry.asset_observation.metadata.get(COUNTERS_KEY)
+    return entry.value if entry is not None else None
+
+
+def source_observations(instance: DagsterInstance, postgres: PostgresResource, counters: Counters) -> list[AssetObservation]:
+    """Observations of the source tables whose write counters differ from those recorded with
+    their latest observation (or that were never observed): what ``adtech sync`` and the
+    sensor record, so the graph shows every source's row count and newest change."""
+    moved = [t for t in SOURCE_TABLES if _latest_counters(instance, t) != _counters_text(counters.get(t))]
+    if not moved:
+        return []
+    return [
+        AssetObservation(asset_key=source_key(table), metadata=metadata,
+                         tags=dict(zip(DATA_VERSION_TAGS, (version.value, "true"))))
+        for table, (version, metadata) in observe_tables(postgres, moved, counters).items()
+    ]
 
 
 def _build(table: str):
@@ -30,9 +97,8 @@ def _build(table: str):
         description=f"PostgreSQL table public.{table} (the operational source).",
     )
     def _source(postgres: PostgresResource) -> ObserveResult:
-        observed = observe_table(postgres, table)
-        version = f"{observed['row_count']}:{observed['max_id']}:{observed['newest_change']}"
-        return ObserveResult(data_version=DataVersion(version), metadata=observed)
+        version, metadata = observe_table(postgres, table)
+        return ObserveResult(data_version=version, metadata=metadata)
 
     return _source
 
