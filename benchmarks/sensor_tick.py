@@ -14,7 +14,7 @@ import time
 import psycopg
 from dagster import DagsterInstance, build_sensor_context
 
-from adtech_assets.definitions import defs
+from adtech_assets.definitions import build_resources, defs
 from adtech_assets.resources import PostgresResource
 from adtech_assets.sensors import postgres_changes
 
@@ -24,10 +24,11 @@ def main() -> None:
     parser.add_argument("--pg-url", default=os.environ.get("ADTECH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/adtech_bench"))
     args = parser.parse_args()
     postgres = PostgresResource(url=args.pg_url)
+    clickhouse = build_resources()["clickhouse"]  # ADTECH_CLICKHOUSE_URL, or the embedded engine
     instance = DagsterInstance.ephemeral()
 
     def tick(cursor):
-        context = build_sensor_context(instance=instance, cursor=cursor, resources={"postgres": postgres}, definitions=defs)
+        context = build_sensor_context(instance=instance, cursor=cursor, resources={"postgres": postgres, "clickhouse": clickhouse}, definitions=defs)
         started = time.perf_counter()
         result = postgres_changes.evaluate_tick(context)
         return time.perf_counter() - started, result
