@@ -14,6 +14,10 @@ at most every ``OBSERVE_SOURCES_SECONDS`` (60 s); an idle tick observes nothing.
 ``rollup_follows_facts``: when fact days are materialized without their rollup days (a fact-only
 backfill from the UI, a hand-launched day), requests those rollup days, whatever their age.
 
+``kpis_follow_rollup``: when rollup days were rebuilt after the views' last refresh and no day
+load is in flight, requests ``refresh_kpis``, so the views' row counts and previews in the UI
+follow the data.
+
 ``scheduled_sync`` and ``scheduled_dims`` (only when ``ADTECH_SYNC_CRON`` is set): the same pass
 at fixed times. The reconciliation sweep (``reconciliation``) is the same pass again,
 fingerprinting Postgres whatever the counters say.
@@ -46,9 +50,10 @@ from dagster import (
 
 from adtech_assets.assets.facts import FACTS
 from adtech_assets.assets.sources import source_observations
+from adtech_assets.assets.kpis import KPI_VIEWS
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.errors import AdtechError
-from adtech_assets.jobs import DAYS_TAG, TRIGGER_TAG, days_tags, load_days, refresh_dims_and_kpis
+from adtech_assets.jobs import DAYS_TAG, TRIGGER_TAG, days_tags, load_days, refresh_dims_and_kpis, refresh_kpis
 from adtech_assets.partitions import day_ranges, days_between
 from adtech_assets.planner import Counters, PassPlan, plan_pass, read_counters
 from adtech_assets.resources import ClickHouseResource, PostgresResource
@@ -60,6 +65,8 @@ SENSOR_LOCK_SECONDS = 5
 # The sensor observes the source tables whose write counters moved (row count, newest change) at
 # most this often: counting a table of millions of rows is a scan, and an idle tick does none.
 OBSERVE_SOURCES_SECONDS = 60
+# One view stands for the five: refresh_kpis materializes them together.
+KPI_KEY = AssetKey(["analytics", next(iter(KPI_VIEWS))])
 IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
              DagsterRunStatus.STARTED]
 
@@ -224,6 +231,29 @@ def rollup_follows_facts(context: SensorEvaluationContext):
     return SensorResult(run_requests=requests, cursor=str(cursor))
 
 
+@sensor(
+    name="kpis_follow_rollup",
+    minimum_interval_seconds=sync_interval_seconds(),
+    default_status=DefaultSensorStatus.RUNNING,
+    jobs=[refresh_kpis],
+    description="Refreshes the KPI views' metadata (row counts, previews) once rollup days were rebuilt after it.",
+)
+def kpis_follow_rollup(context: SensorEvaluationContext):
+    """The views are plain views, always current; what goes stale is what the UI shows of them
+    (row count, preview), recorded when they are materialized. After rollup days are rebuilt by a
+    run that did not refresh the views (the sensor's day loads, a backfill), and once no day load
+    is in flight, request ``refresh_kpis`` (again after a failed one). A few indexed reads of the
+    instance per tick."""
+    rollup = context.instance.fetch_materializations(AssetRecordsFilter(asset_key=ROLLUP_KEY), limit=1).records
+    view = context.instance.fetch_materializations(AssetRecordsFilter(asset_key=KPI_KEY), limit=1).records
+    if not rollup or (view and view[0].storage_id > rollup[0].storage_id):
+        return SkipReason("the views were refreshed after the rollup's last rebuild")
+    in_flight = {run.job_name for run in context.instance.get_runs(RunsFilter(statuses=IN_FLIGHT))}
+    if in_flight & {load_days.name, refresh_kpis.name, refresh_dims_and_kpis.name}:
+        return SkipReason("day loads or a refresh in flight: the views are refreshed after them")
+    return RunRequest(job_name=refresh_kpis.name, tags={TRIGGER_TAG: "rollup days rebuilt"})
+
+
 def _scheduled_sync_defs() -> list:
     """With ``ADTECH_SYNC_CRON``: the sensor's pass at fixed times, as two schedules (a schedule
     targets one job): the pending fact days, and the dims with the views."""
@@ -257,5 +287,5 @@ def _scheduled_sync_defs() -> list:
     return [scheduled_sync, scheduled_dims]
 
 
-sensors = [postgres_changes, rollup_follows_facts]
+sensors = [postgres_changes, rollup_follows_facts, kpis_follow_rollup]
 schedules = _scheduled_sync_defs()

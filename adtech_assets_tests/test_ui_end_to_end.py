@@ -38,7 +38,7 @@ from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.sample_data import SeedWindow, seed_batch
 from adtech_assets.settings import PROJECT_ROOT
 
-from .helpers import ch_day_count, cli_env, pg_day_count
+from .helpers import ch_day_count, cli_env, pg_day_count, pg_execute
 
 DAGSTER = PROJECT_ROOT / ".venv" / "bin" / "dagster"
 LOCATION = "adtech_assets"  # workspace.yaml's location_name
@@ -66,6 +66,20 @@ LAUNCH_RUN = """mutation Launch($params: ExecutionParams!) {
     __typename
     ... on LaunchRunSuccess { run { runId } }
     ... on Error { message }
+  }
+}"""
+# What an asset's page shows: the latest observation (sources) and materialization (the rest).
+LATEST_EVENTS = """{
+  assetNodes {
+    assetKey { path }
+    assetObservations(limit: 1) { metadataEntries { label ... on IntMetadataEntry { intValue } } }
+    assetMaterializations(limit: 1) {
+      metadataEntries {
+        __typename label
+        ... on IntMetadataEntry { intValue }
+        ... on TableMetadataEntry { table { records } }
+      }
+    }
   }
 }"""
 RUN_STATUS = """query Status($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }"""
@@ -186,6 +200,22 @@ def wait_for_runs(dev: DagsterDev, run_ids: set[str] | None, deadline: float) ->
         time.sleep(1)
 
 
+def latest_events(dev: DagsterDev) -> dict[str, dict]:
+    return {path(node["assetKey"]): node for node in dev.graphql(LATEST_EVENTS)["assetNodes"]}
+
+
+def wait_for_source_observations(dev: DagsterDev, deadline: float) -> dict[str, dict]:
+    """Each source's latest observation's metadata by label, once every source has one."""
+    while True:
+        latest = latest_events(dev)
+        observed = {key: latest[key]["assetObservations"] for key in SOURCES}
+        if all(observed.values()):
+            return {key: {e["label"]: e for e in events[0]["metadataEntries"]} for key, events in observed.items()}
+        if time.monotonic() > deadline:
+            pytest.fail(f"sources never observed: {observed}\n{dev.log_tail()}")
+        time.sleep(1)
+
+
 def test_asset_graph_and_a_fact_day_launched_over_graphql(dagster_dev, seeded_pg_url, tmp_path):
     dev = dagster_dev
     nodes = {path(node["assetKey"]): node for node in dev.graphql(ASSET_GRAPH)["assetNodes"]}
@@ -244,7 +274,28 @@ def test_asset_graph_and_a_fact_day_launched_over_graphql(dagster_dev, seeded_pg
     statuses = wait_for_runs(dev, None, deadline)
     assert set(statuses.values()) == {"SUCCESS"}, statuses
 
+    # The sensor named its runs and said why; its ticks observed the sources (the daemon records
+    # the observations it returns), so no source reads "Never observed".
     postgres = PostgresResource(url=seeded_pg_url)
+    sources = wait_for_source_observations(dev, deadline)
+    for key, entries in sources.items():
+        (rows,), = pg_execute(postgres, f"SELECT count(*) FROM {key.split('/')[-1]}")
+        assert entries["dagster/row_count"]["intValue"] == rows > 0, key
+    statuses = wait_for_runs(dev, None, deadline)
+    assert set(statuses.values()) == {"SUCCESS"}, statuses
+    runs = dev.graphql(ALL_RUNS)["runsOrError"]["results"]
+    assert {run["jobName"] for run in runs} <= {"load_days", "refresh_dims_and_kpis", "refresh_kpis"}, runs
+    assert all("adtech/trigger" in {t["key"] for t in run["tags"]} for run in runs if run["runId"] != run_id)
+    if any(run["jobName"] == "refresh_dims_and_kpis" for run in runs):
+        latest = latest_events(dev)
+        for view in VIEW_KEYS:
+            entries = {e["label"]: e for e in latest[view]["assetMaterializations"][0]["metadataEntries"]}
+            assert entries["dagster/column_schema"]["__typename"] == "TableSchemaMetadataEntry", view
+            assert entries["preview"]["__typename"] == "TableMetadataEntry", view
+        # every campaign is a row of mv_campaign_ctr as soon as the dims are loaded (in the same run)
+        ctr = {e["label"]: e for e in latest["analytics/mv_campaign_ctr"]["assetMaterializations"][0]["metadataEntries"]}
+        assert ctr["dagster/row_count"]["intValue"] == 20 and len(ctr["preview"]["table"]["records"]) == 10
+
     clickhouse = ClickHouseResource(url=f"chdb://{tmp_path / 'ch'}", lock_timeout_seconds=60)
     for spec in FACTS:
         expected = pg_day_count(postgres, spec.source, day)

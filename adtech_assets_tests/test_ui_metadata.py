@@ -33,7 +33,7 @@ from adtech_assets.fingerprints import postgres_day_fingerprints
 from adtech_assets.partitions import days_between, partition_range_tags
 from adtech_assets.resources.postgres import SOURCE_TABLES
 from adtech_assets.sample_data import SeedWindow, seed_batch
-from adtech_assets.sensors import OBSERVE_SOURCES_SECONDS, postgres_changes
+from adtech_assets.sensors import OBSERVE_SOURCES_SECONDS, kpis_follow_rollup, postgres_changes
 from adtech_assets_tests.helpers import ch_query, ch_scalar, pg_day_count, pg_execute, sync
 
 TODAY = datetime.now(timezone.utc).date()
@@ -244,3 +244,25 @@ def test_sensor_observes_the_sources_with_its_tick_and_not_when_idle(resources, 
     memo = json.loads(owed.cursor)
     memo["observed_at"] -= OBSERVE_SOURCES_SECONDS
     assert not tick(json.dumps(memo)).asset_events, "observed: not again until the counters move"
+
+
+def test_kpi_metadata_follows_rollup_days_rebuilt_without_the_views(resources, postgres, pg_url, instance):
+    seed(postgres)
+    assert sync(resources, instance).ok
+
+    def tick():
+        return kpis_follow_rollup.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+
+    assert not tick().run_requests, "sync refreshed the views after its loads"
+    add_impression_and_flush(pg_url)
+    materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.groups("facts", "rollups"),
+                resources=resources, instance=instance, partition_key=TODAY.isoformat())
+    (request,) = tick().run_requests
+    assert request.job_name == "refresh_kpis" and request.tags["adtech/trigger"] == "rollup days rebuilt"
+
+    result = defs.resolve_job_def("refresh_kpis").execute_in_process(instance=instance, resources=resources)
+    assert result.success
+    daily = latest_metadata(instance, AssetKey(["analytics", "mv_daily_performance"]))
+    today = next(r.data for r in daily["preview"].records if r.data["event_date"] == TODAY.isoformat())
+    assert today["impressions"] == pg_day_count(postgres, "impressions", TODAY), "the preview shows the new row"
+    assert not tick().run_requests
