@@ -49,9 +49,9 @@ from dagster import (
 )
 
 from adtech_assets.assets.facts import FACTS
-from adtech_assets.assets.sources import source_observations
 from adtech_assets.assets.kpis import KPI_VIEWS
 from adtech_assets.assets.rollups import ROLLUP_KEY
+from adtech_assets.assets.sources import source_observations
 from adtech_assets.errors import AdtechError
 from adtech_assets.jobs import DAYS_TAG, TRIGGER_TAG, days_tags, load_days, refresh_dims_and_kpis, refresh_kpis
 from adtech_assets.partitions import day_ranges, days_between

@@ -58,6 +58,7 @@ ASSET_GRAPH = """{
     assetKey { path }
     dependencyKeys { path }
     groupName
+    kinds
     assetChecksOrError { __typename ... on AssetChecks { checks { name blocking } } }
   }
 }"""
@@ -228,6 +229,9 @@ def test_asset_graph_and_a_fact_day_launched_over_graphql(dagster_dev, seeded_pg
     assert {groups[k] for k in FACT_KEYS} == {"facts"}
     assert groups[ROLLUP] == "rollups"
     assert {groups[k] for k in VIEW_KEYS} == {"kpis"}
+    kinds = {key: node["kinds"] for key, node in nodes.items()}
+    assert all(kinds[k] == ["postgres"] for k in SOURCES), {k: kinds[k] for k in SOURCES}
+    assert all(kinds[k] == ["clickhouse"] for k in set(nodes) - SOURCES), kinds
 
     # Every dependency: sources -> dims and facts -> rollup -> views (which also read the dims).
     deps = {key: {path(dep) for dep in node["dependencyKeys"]} for key, node in nodes.items()}

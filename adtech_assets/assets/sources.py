@@ -27,6 +27,9 @@ from adtech_assets.resources.postgres import SOURCE_TABLES, table_query
 DIMENSION_TABLES = ("advertiser", "campaign")
 Counters = dict[str, list[int]]  # table -> [inserts, updates, deletes, file node]
 COUNTERS_KEY = "write_counters"
+# The engine the UI shows on the node. ``observable_source_asset`` takes no ``kinds`` (1.13 drops
+# the argument silently), so the kind is given as the tag that ``kinds=`` sets on assets.
+POSTGRES_KIND_TAG = {"dagster/kind/postgres": ""}
 # What Dagster reads an observation's data version from (ObserveResult sets the same tags).
 DATA_VERSION_TAGS = ("dagster/data_version", "dagster/data_version_is_user_provided")
 
@@ -93,7 +96,7 @@ def _build(table: str):
     @observable_source_asset(
         key=source_key(table),
         group_name="sources",
-        kinds={"postgres"},
+        tags=POSTGRES_KIND_TAG,
         description=f"PostgreSQL table public.{table} (the operational source).",
     )
     def _source(postgres: PostgresResource) -> ObserveResult:
