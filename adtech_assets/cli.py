@@ -28,9 +28,9 @@ def say(message: str) -> None:
 
 def _resources() -> dict:
     """The same resources as the code location, with their EnvVars resolved for use here."""
-    from adtech_assets.definitions import build_resources
+    from adtech_assets.definitions import resolved_resources
 
-    return {key: resource.process_config_and_initialize() for key, resource in build_resources().items()}
+    return resolved_resources()
 
 
 def dagster_home() -> Path:
