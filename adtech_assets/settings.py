@@ -62,7 +62,7 @@ def _positive_int(name: str, default: int) -> int:
 
 
 def sync_interval_seconds() -> int:
-    return _positive_int(SYNC_INTERVAL_SECONDS, 30)
+    return _positive_int(SYNC_INTERVAL_SECONDS, 5)
 
 
 def reconcile_lookback_days() -> int | None:

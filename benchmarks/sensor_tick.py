@@ -15,7 +15,8 @@ import psycopg
 from dagster import DagsterInstance, build_sensor_context
 
 from adtech_assets.definitions import defs
-from adtech_assets.resources import PostgresResource
+from adtech_assets.resources import ClickHouseResource, PostgresResource
+from adtech_assets.settings import CLICKHOUSE_URL
 from adtech_assets.sensors import postgres_changes
 
 
@@ -24,10 +25,12 @@ def main() -> None:
     parser.add_argument("--pg-url", default=os.environ.get("ADTECH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/adtech_bench"))
     args = parser.parse_args()
     postgres = PostgresResource(url=args.pg_url)
+    # the ClickHouse of the environment (ADTECH_CLICKHOUSE_URL): an idle tick never opens it
+    clickhouse = ClickHouseResource(url=os.environ.get(CLICKHOUSE_URL) or None)
     instance = DagsterInstance.ephemeral()
 
     def tick(cursor):
-        context = build_sensor_context(instance=instance, cursor=cursor, resources={"postgres": postgres}, definitions=defs)
+        context = build_sensor_context(instance=instance, cursor=cursor, resources={"postgres": postgres, "clickhouse": clickhouse}, definitions=defs)
         started = time.perf_counter()
         result = postgres_changes.evaluate_tick(context)
         return time.perf_counter() - started, result
