@@ -23,7 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from adtech_assets.errors import AdtechError
+from adtech_assets.errors import AdtechError, TransientError
 from adtech_assets.redaction import SECRET_KEYS, first_line, redact_conninfo
 from adtech_assets.resources.embedded_postgres import embedded_postgres_url
 from adtech_assets.settings import PG_URL, data_dir, validate_identifier
@@ -83,8 +83,11 @@ def _resolve(url: Optional[str], embedded_dir: str) -> str:
 
 
 def connection_error(conninfo: str, exc: Exception) -> AdtechError:
-    """One line naming the server (secrets redacted) and the driver's first line of reason."""
-    return AdtechError(
+    """One line naming the server (secrets redacted) and the driver's first line of reason.
+    Transient (a step retries it) unless the server answered and refused: a server restarting
+    is the common cause, while wrong credentials or a missing database stay wrong."""
+    refused = any(words in str(exc) for words in ("authentication failed", "does not exist", "no pg_hba.conf"))
+    return (AdtechError if refused else TransientError)(
         f"cannot connect to Postgres at {redact_conninfo(conninfo)}: "
         f"{first_line(exc, conninfo_secrets(conninfo))}. "
         f"Check that the server is running and {PG_URL} is right"
