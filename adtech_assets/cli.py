@@ -62,10 +62,14 @@ def _opened_instance(home: Path):
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from adtech_assets.migrations import migrate
+    from adtech_assets.migrations import migrate, migrate_clickhouse
 
-    applied = migrate(_resources()["postgres"])
+    resources = _resources()
+    applied = migrate(resources["postgres"])
     say(f"migrations applied: {', '.join(f'V{m.version}__{m.name}' for m in applied) or 'none (up to date)'}")
+    changes = migrate_clickhouse(resources["postgres"], resources["clickhouse"])
+    adopted = " (adopted the tables of an earlier release: their data is kept)" if changes.adopted else ""
+    say(f"ClickHouse schema applied: {', '.join(changes.labels) or 'none (up to date)'}{adopted}")
     return 0
 
 
@@ -156,7 +160,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adtech", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="apply the Postgres migrations (idempotent)").set_defaults(func=cmd_migrate)
+    sub.add_parser("migrate", help="apply the Postgres migrations and the ClickHouse schema (idempotent)").set_defaults(func=cmd_migrate)
     sync = sub.add_parser("sync", help="one pass that makes ClickHouse equal Postgres: dims, changed days, rollups, checks, views")
     sync.add_argument("--full", action="store_true",
                       help="fingerprint every day in Postgres, whatever its write counters say")

@@ -88,7 +88,7 @@ def preflight(postgres: PostgresResource, clickhouse: ClickHouseResource) -> Non
     with postgres.connect() as conn:
         conn.execute("SELECT 1 FROM impressions LIMIT 0")
     with clickhouse.session() as ch:
-        ch.apply_ddl()
+        ch.ensure_schema()
 
 
 def run_sync(

@@ -101,7 +101,7 @@ def dimension_changes(spec: DimSpec, postgres: PostgresResource, ch: ClickHouseS
 def load_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickHouseResource) -> dict:
     """Make ClickHouse's dimension equal the source table; returns what it wrote, for metadata."""
     with clickhouse.session() as ch:
-        ch.apply_ddl()
+        ch.ensure_schema()
         changes = dimension_changes(spec, postgres, ch)
         versions = pa.array([changes.version] * changes.upserts.num_rows, pa.uint64())
         upserted = ch.insert_arrow(spec.table, changes.upserts.append_column("_version", versions))
