@@ -35,11 +35,17 @@ def _resources() -> dict:
 
 def dagster_home() -> Path:
     """``$DAGSTER_HOME``, or ``<data dir>/dagster`` so that runs keep their history anyway."""
-    from adtech_assets.settings import data_dir
+    from adtech_assets.settings import DATA_DIR, data_dir
 
     home = Path(os.environ.get(DAGSTER_HOME) or data_dir() / "dagster").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch(exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "dagster.yaml").touch(exist_ok=True)
+        (home / ".adtech-instance.lock").touch(exist_ok=True)
+    except OSError as exc:  # PermissionError, NotADirectoryError (a file on the way), read-only, full
+        setting = (f"set {DAGSTER_HOME} to a writable folder" if os.environ.get(DAGSTER_HOME) else
+                   f"set {DATA_DIR} (or {DAGSTER_HOME}) to a writable folder")
+        raise AdtechError(f"the Dagster home {home} is not writable ({exc.strerror}): {setting}") from None
     os.environ[DAGSTER_HOME] = str(home)
     return home
 
@@ -108,7 +114,7 @@ def _report_sync(report) -> int:
     for label, checks in (("CHECK FAILED", report.failed_checks), ("CHECK WARNING", report.warnings)):
         for check in checks:
             counts = {k: v for k, v in check.metadata.items() if k.startswith(
-                ("postgres_", "clickhouse_", "rows_", "mismatches", "differences"))}
+                ("postgres_", "clickhouse_", "rows_", "mismatches", "differences", "error"))}
             print(f"{label} {check.asset} {check.check}: {counts}", file=sys.stderr)
     for error in report.errors:
         print(f"STEP FAILED {error}", file=sys.stderr)

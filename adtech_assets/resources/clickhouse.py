@@ -36,7 +36,7 @@ from adtech_assets.cluster_ddl import deployment_cluster
 from adtech_assets.errors import AdtechError, TransientError
 from adtech_assets.redaction import first_line
 from adtech_assets.run_liveness import register_worker
-from adtech_assets.settings import CLICKHOUSE_URL, ClickHouseTarget, parse_clickhouse_url, validate_identifier
+from adtech_assets.settings import CLICKHOUSE_URL, DATA_DIR, ClickHouseTarget, parse_clickhouse_url, validate_identifier
 from adtech_assets.resources import clickhouse_schema
 from adtech_assets.sql_files import CLICKHOUSE_DIR, clickhouse_sql
 
@@ -172,9 +172,11 @@ def _check_writable(path: Path) -> None:
         probe.touch()
         probe.unlink()
     except OSError as exc:
+        where = (f"point {CLICKHOUSE_URL} at another chdb:///path" if os.environ.get(CLICKHOUSE_URL)
+                 else f"set {DATA_DIR} to a writable folder (or {CLICKHOUSE_URL} to another chdb:///path)")
         raise AdtechError(
             f"the embedded ClickHouse data directory {path} is not writable ({exc.strerror}): "
-            f"make it writable or point {CLICKHOUSE_URL} at another chdb:///path"
+            f"make it writable or {where}"
         ) from None
 
 
