@@ -33,7 +33,7 @@ def build_kpi_asset(view: str, description: str) -> AssetsDefinition:
     )
     def _kpi(clickhouse: ClickHouseResource) -> MaterializeResult:
         with clickhouse.session() as ch:
-            ch.apply_ddl()
+            ch.ensure_schema()
             rows = ch.scalar("ops/count_rows", table=view)
         return MaterializeResult(metadata={"rows": rows})
 

@@ -51,6 +51,6 @@ def rebuild_rollup_days(ch: ClickHouseSession, days: list[date]) -> dict[date, F
 def agg_campaign_daily(context: AssetExecutionContext, clickhouse: ClickHouseResource) -> MaterializeResult:
     days = run_days(context)
     with clickhouse.session() as ch:
-        ch.apply_ddl()
+        ch.ensure_schema()
         rebuilt = rebuild_rollup_days(ch, days)
     return MaterializeResult(metadata={"rollup_rows": sum(f.rows for f in rebuilt.values()), "days": len(days)})
