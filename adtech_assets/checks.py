@@ -38,6 +38,7 @@ from adtech_assets.fingerprints import (
 from adtech_assets.partitions import partition_window
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL, ClickHouseSession
+from adtech_assets.retries import IO_RETRY
 
 ROW_COUNTS_MATCH_POSTGRES = "row_counts_match_postgres"
 NO_ROWS_OUTSIDE_PARTITIONS = "no_rows_outside_partitions"
@@ -129,6 +130,7 @@ def _fact_row_count_check(spec: FactSpec) -> AssetChecksDefinition:
         name=ROW_COUNTS_MATCH_POSTGRES,
         blocking=True,
         pool=CLICKHOUSE_POOL,
+        retry_policy=IO_RETRY,
         description="Per day: the Postgres content fingerprint of [day, day+1) = ClickHouse's.",
     )
     def _check(
@@ -143,6 +145,7 @@ def _outside_partitions_check(spec: FactSpec) -> AssetChecksDefinition:
     @asset_check(
         asset=spec.key,
         name=NO_ROWS_OUTSIDE_PARTITIONS,
+        retry_policy=IO_RETRY,
         description="Source rows that no daily partition holds (before the start, future, no created_at).",
     )
     def _check(postgres: PostgresResource) -> AssetCheckResult:
@@ -191,6 +194,7 @@ def _dimension_check(spec: DimSpec) -> AssetChecksDefinition:
         name=IDS_MATCH_POSTGRES,
         blocking=True,
         pool=CLICKHOUSE_POOL,
+        retry_policy=IO_RETRY,
         description="Distinct ids in Postgres = ClickHouse rows after deduplication.",
     )
     def _check(postgres: PostgresResource, clickhouse: ClickHouseResource) -> AssetCheckResult:
@@ -204,6 +208,7 @@ def _dimension_check(spec: DimSpec) -> AssetChecksDefinition:
     name=TOTALS_MATCH_FACTS,
     blocking=True,
     pool=CLICKHOUSE_POOL,
+    retry_policy=IO_RETRY,
     description="Per day: rollup events and their campaign sums = those of fact_impressions and fact_clicks.",
 )
 def rollup_totals_match_facts(context: AssetCheckExecutionContext, clickhouse: ClickHouseResource) -> AssetCheckResult:

@@ -28,18 +28,24 @@ def say(message: str) -> None:
 
 def _resources() -> dict:
     """The same resources as the code location, with their EnvVars resolved for use here."""
-    from adtech_assets.definitions import build_resources
+    from adtech_assets.definitions import resolved_resources
 
-    return {key: resource.process_config_and_initialize() for key, resource in build_resources().items()}
+    return resolved_resources()
 
 
 def dagster_home() -> Path:
     """``$DAGSTER_HOME``, or ``<data dir>/dagster`` so that runs keep their history anyway."""
-    from adtech_assets.settings import data_dir
+    from adtech_assets.settings import DATA_DIR, data_dir
 
     home = Path(os.environ.get(DAGSTER_HOME) or data_dir() / "dagster").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch(exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "dagster.yaml").touch(exist_ok=True)
+        (home / ".adtech-instance.lock").touch(exist_ok=True)
+    except OSError as exc:  # PermissionError, NotADirectoryError (a file on the way), read-only, full
+        setting = (f"set {DAGSTER_HOME} to a writable folder" if os.environ.get(DAGSTER_HOME) else
+                   f"set {DATA_DIR} (or {DAGSTER_HOME}) to a writable folder")
+        raise AdtechError(f"the Dagster home {home} is not writable ({exc.strerror}): {setting}") from None
     os.environ[DAGSTER_HOME] = str(home)
     return home
 
@@ -62,10 +68,14 @@ def _opened_instance(home: Path):
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from adtech_assets.migrations import migrate
+    from adtech_assets.migrations import migrate, migrate_clickhouse
 
-    applied = migrate(_resources()["postgres"])
+    resources = _resources()
+    applied = migrate(resources["postgres"])
     say(f"migrations applied: {', '.join(f'V{m.version}__{m.name}' for m in applied) or 'none (up to date)'}")
+    changes = migrate_clickhouse(resources["postgres"], resources["clickhouse"])
+    adopted = " (adopted the tables of an earlier release: their data is kept)" if changes.adopted else ""
+    say(f"ClickHouse schema applied: {', '.join(changes.labels) or 'none (up to date)'}{adopted}")
     return 0
 
 
@@ -104,7 +114,7 @@ def _report_sync(report) -> int:
     for label, checks in (("CHECK FAILED", report.failed_checks), ("CHECK WARNING", report.warnings)):
         for check in checks:
             counts = {k: v for k, v in check.metadata.items() if k.startswith(
-                ("postgres_", "clickhouse_", "rows_", "mismatches", "differences"))}
+                ("postgres_", "clickhouse_", "rows_", "mismatches", "differences", "error"))}
             print(f"{label} {check.asset} {check.check}: {counts}", file=sys.stderr)
     for error in report.errors:
         print(f"STEP FAILED {error}", file=sys.stderr)
@@ -156,7 +166,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adtech", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="apply the Postgres migrations (idempotent)").set_defaults(func=cmd_migrate)
+    sub.add_parser("migrate", help="apply the Postgres migrations and the ClickHouse schema (idempotent)").set_defaults(func=cmd_migrate)
     sync = sub.add_parser("sync", help="one pass that makes ClickHouse equal Postgres: dims, changed days, rollups, checks, views")
     sync.add_argument("--full", action="store_true",
                       help="fingerprint every day in Postgres, whatever its write counters say")

@@ -2,7 +2,7 @@
 ``clickhouse_ddl/views``, for when one ClickHouse node is not enough.
 
 Set ``ADTECH_CLICKHOUSE_CLUSTER`` to a cluster defined in the servers' ``remote_servers`` (with
-``{shard}`` and ``{replica}`` macros and ClickHouse Keeper configured) and ``apply_ddl`` creates,
+``{shard}`` and ``{replica}`` macros and ClickHouse Keeper configured) and ``adtech migrate`` creates,
 from the same files:
 
 - the database ``ON CLUSTER``;

@@ -42,6 +42,16 @@ def build_resources() -> dict:
     }
 
 
+def resolved_resources() -> dict:
+    """The same resources with their values read from the environment now, for use outside a
+    run (the ``adtech`` CLI passes them to in-process runs). Built directly: Dagster's
+    ``process_config_and_initialize`` would create a throwaway instance each (~0.35 s)."""
+    return {
+        "postgres": PostgresResource(url=os.environ.get(PG_URL) or None),
+        "clickhouse": ClickHouseResource(url=os.environ.get(CLICKHOUSE_URL) or None),
+    }
+
+
 ALL_ASSETS = [*source_assets, *dim_assets, *fact_assets, agg_campaign_daily, *kpi_assets]
 ALL_CHECKS = asset_checks
 

@@ -1,8 +1,12 @@
-"""``adtech migrate``: apply ``seeds/migrations/V<n>__<name>.sql`` in order, each once.
+"""``adtech migrate``: apply ``seeds/migrations/V<n>__<name>.sql`` in order, each once, then the
+versioned ClickHouse schema (``resources/clickhouse_schema.py``).
 
-Applied versions are recorded in ``schema_migrations``; each migration runs in its own
+Applied Postgres versions are recorded in ``schema_migrations``; each migration runs in its own
 transaction together with its bookkeeping row, under an advisory lock so that two processes
-migrating at once do not race. Re-running is a no-op.
+migrating at once do not race. ClickHouse's versions are recorded in
+``analytics.schema_migrations``; ClickHouse has neither transactional DDL nor locks, so its
+migration runs while this process holds another Postgres advisory lock (and, on the embedded
+engine, the session's file lock). Re-running is a no-op.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 
 from adtech_assets.errors import AdtechError
+from adtech_assets.resources.clickhouse import ClickHouseResource
+from adtech_assets.resources.clickhouse_schema import SchemaChanges
 from adtech_assets.resources.postgres import PostgresResource
 from adtech_assets.sql_files import SEEDS_DIR, seed_sql, sql_files
 
 MIGRATIONS_DIR = SEEDS_DIR / "migrations"
 _NAME = re.compile(r"^V(\d+)__(\w+)\.sql$")
 _LOCK_KEY = 7_246_001  # pg_advisory_xact_lock key for migrations
+_CLICKHOUSE_LOCK_KEY = 7_246_002  # pg_advisory_lock key held while ClickHouse migrates
 
 
 @dataclass(frozen=True)
@@ -59,3 +66,13 @@ def migrate(postgres: PostgresResource) -> list[Migration]:
                 )
                 applied.append(migration)
     return applied
+
+
+def migrate_clickhouse(postgres: PostgresResource, clickhouse: ClickHouseResource) -> SchemaChanges:
+    """Apply the pending ClickHouse schema versions and changed views; two processes doing it
+    for one deployment take turns on a Postgres advisory lock (session-level, released when the
+    connection closes, also if the process dies)."""
+    with postgres.connect(autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_CLICKHOUSE_LOCK_KEY,))
+        with clickhouse.session() as ch:
+            return ch.migrate()

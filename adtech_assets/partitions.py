@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from dagster import AssetExecutionContext, BackfillPolicy, DailyPartitionsDefinition
 
+from adtech_assets.errors import AdtechError
 from adtech_assets.settings import partitions_start
 
 daily_partitions = DailyPartitionsDefinition(
@@ -40,8 +41,16 @@ def days_between(first: date, last: date) -> list[date]:
 
 
 def run_days(context: AssetExecutionContext) -> list[date]:
-    """The days a run targets: one partition key, or every key of a single-run range."""
-    return [date.fromisoformat(key) for key in context.partition_keys]
+    """The days a run targets: one partition key, or every key of a single-run range. A range
+    that holds no day (given end first, or outside the partitions) fails at once, unretried."""
+    days = [date.fromisoformat(key) for key in context.partition_keys]
+    if not days:
+        key_range = context.partition_key_range
+        hint = (f"give the earlier day first: --partition-range {key_range.end}...{key_range.start}"
+                if key_range.start > key_range.end else
+                f"give days between {daily_partitions.start.date().isoformat()} and today (UTC)")
+        raise AdtechError(f"the partition range {key_range.start}...{key_range.end} holds no day: {hint}")
+    return days
 
 
 def partition_window() -> tuple[date, date]:

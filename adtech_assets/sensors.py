@@ -143,7 +143,7 @@ def automated_pass(
     fail_dead_runs(instance)
     in_flight, busy_days = _in_flight(instance)
     with clickhouse.session(lock_timeout_seconds=SENSOR_LOCK_SECONDS) as ch:
-        ch.apply_ddl()
+        ch.ensure_schema()
         plan = plan_pass(postgres, ch, busy_days=busy_days, **options)
     _warn_outside_partitions(plan, log)
     return plan, run_requests(plan, in_flight, busy_days)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -41,13 +41,22 @@ def data_dir() -> Path:
 
 
 def partitions_start() -> date:
+    """The first daily partition. A start after today (UTC) would leave no partition at all, so
+    every load and check would have nothing to judge: refused."""
     raw = os.environ.get(PARTITIONS_START) or DEFAULT_PARTITIONS_START
     try:
-        return date.fromisoformat(raw)
+        start = date.fromisoformat(raw)
     except ValueError:
         raise AdtechError(
             f"{PARTITIONS_START}={raw!r} is not a date: set it to the first day to load, as YYYY-MM-DD"
         ) from None
+    today = datetime.now(timezone.utc).date()
+    if start > today:
+        raise AdtechError(
+            f"{PARTITIONS_START}={raw!r} lies in the future (today is {today.isoformat()} UTC), so there "
+            "is no day to load: set it to the first day of your data, today or earlier"
+        )
+    return start
 
 
 def _positive_int(name: str, default: int) -> int:
@@ -62,7 +71,7 @@ def _positive_int(name: str, default: int) -> int:
 
 
 def sync_interval_seconds() -> int:
-    return _positive_int(SYNC_INTERVAL_SECONDS, 30)
+    return _positive_int(SYNC_INTERVAL_SECONDS, 5)
 
 
 def reconcile_lookback_days() -> int | None:

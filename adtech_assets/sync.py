@@ -24,10 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from dagster import AssetCheckSeverity, DagsterInstance, Definitions, ExecuteInProcessResult
+from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
 
 from adtech_assets.assets.sources import source_observations
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
+from adtech_assets.errors import AdtechError
 from adtech_assets.jobs import TRIGGER_TAG, days_tags, jobs, load_days, refresh_kpis, sync_dims
 from adtech_assets.partitions import day_ranges
 from adtech_assets.planner import DAILY_TABLES, plan_pass
@@ -74,11 +75,30 @@ class SyncReport:
         return [c for c in self.checks if not c.passed and not c.blocking]
 
 
-def _record(report: SyncReport, result: ExecuteInProcessResult) -> None:
+def _record(report: SyncReport, result: ExecuteInProcessResult, instance: DagsterInstance) -> None:
+    """The run's step failures and check results into the report. A check that was planned but
+    never evaluated (it errored, or its asset's step failed) counts as failed. A step that
+    failed on a problem the user must fix (an AdtechError: config, schema, data) ends the pass
+    with that one line; one that could not reach a database after its retries (a
+    TransientError) fails the pass like any failed step."""
     report.run_ids.append(result.run_id)
+    failures = {}
     for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        report.errors.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
+        error, user = event.step_failure_data.error, event.step_failure_data.user_failure_data
+        failures[event.step_key] = (user.description if user and user.description else
+                                    error.message.strip() if error else "failed")
+        report.errors.append(f"{event.step_key}: {failures[event.step_key]}")
+        if error and error.cls_name == AdtechError.__name__ and user and user.description:
+            raise AdtechError(user.description)
+    evaluated = {(e.asset_key, e.check_name) for e in result.get_asset_check_evaluations()}
+    planned_events = instance.get_records_for_run(
+        result.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, limit=1000).records
+    for event in (record.event_log_entry.dagster_event for record in planned_events):
+        planned = event.event_specific_data
+        if (planned.asset_key, planned.check_name) not in evaluated:
+            reason = failures.get(event.step_key) or "not evaluated: a step it depends on failed"
+            report.checks.append(CheckOutcome(planned.asset_key.to_user_string(), planned.check_name,
+                                              passed=False, metadata={"error": reason}))
     for evaluation in result.get_asset_check_evaluations():
         report.checks.append(
             CheckOutcome(
@@ -94,10 +114,9 @@ def _record(report: SyncReport, result: ExecuteInProcessResult) -> None:
 def preflight(postgres: PostgresResource, clickhouse: ClickHouseResource) -> None:
     """Fail fast with one clear line (AdtechError) when either database is unusable, before
     any Dagster run starts and buries the reason in step failures."""
-    with postgres.connect() as conn:
-        conn.execute("SELECT 1 FROM impressions LIMIT 0")
+    postgres.check_source_schema()
     with clickhouse.session() as ch:
-        ch.apply_ddl()
+        ch.ensure_schema()
 
 
 def run_sync(
@@ -123,7 +142,7 @@ def run_sync(
             instance=instance, raise_on_error=False, run_config=QUIET,
             tags={TRIGGER_TAG: trigger, **worker_tags(), **(tags or {})},
         )
-        _record(report, result)
+        _record(report, result, instance)
         return result
 
     with clickhouse.session() as ch:

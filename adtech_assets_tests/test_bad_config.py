@@ -1,7 +1,8 @@
 """Bad configuration gives one clear line, not a traceback: ``adtech sync`` with an unreachable
-or malformed Postgres or ClickHouse URL, or an embedded data directory it cannot use, exits 2
-and prints exactly one stderr line ``adtech: error: ...`` that names the setting or place to fix
-and never contains a password.
+or malformed Postgres or ClickHouse URL, an embedded data directory, ``ADTECH_DATA_DIR`` or
+``DAGSTER_HOME`` it cannot write, or a partitions start that is no date or lies in the future,
+exits 2 and prints exactly one stderr line ``adtech: error: ...`` that names the setting or place
+to fix and never contains a password.
 
 The cases run as parallel ``adtech`` processes (each one imports Dagster: seconds of CPU)."""
 
@@ -43,6 +44,19 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
     "embedded directory held by a program outside adtech": ({"ADTECH_CLICKHOUSE_URL": "chdb://{tmp}/held"},
                                                             ["{tmp}/held"]),
     "partitions start not a date": ({"ADTECH_PARTITIONS_START": "last tuesday"}, ["ADTECH_PARTITIONS_START"]),
+    "partitions start in the future": ({"ADTECH_PARTITIONS_START": "2099-01-01"},
+                                       ["ADTECH_PARTITIONS_START='2099-01-01'", "future", "today or earlier"]),
+    # Tests run as root, for whom permissions do not stop a write: a path under a regular file
+    # (NotADirectoryError) and one under /sys (PermissionError even for root) stand for both kinds.
+    "DAGSTER_HOME under a regular file": ({"DAGSTER_HOME": "{tmp}/a_file/dagster"},
+                                          ["Dagster home", "{tmp}/a_file/dagster", "Not a directory", "set DAGSTER_HOME"]),
+    "DAGSTER_HOME not permitted": ({"DAGSTER_HOME": "/sys/adtech-test/dagster"},
+                                   ["/sys/adtech-test/dagster", "not permitted", "set DAGSTER_HOME"]),
+    "ADTECH_DATA_DIR under a regular file": ({"ADTECH_DATA_DIR": "{tmp}/a_file/data", "DAGSTER_HOME": "",
+                                              "ADTECH_CLICKHOUSE_URL": ""},
+                                             ["{tmp}/a_file/data/dagster", "Not a directory", "set ADTECH_DATA_DIR"]),
+    "ADTECH_DATA_DIR not permitted": ({"ADTECH_DATA_DIR": "/sys/adtech-test/data", "ADTECH_CLICKHOUSE_URL": ""},
+                                      ["/sys/adtech-test/data/clickhouse", "not permitted", "set ADTECH_DATA_DIR"]),
 }
 
 

@@ -17,14 +17,22 @@ import pytest
 from adtech_assets.cluster_ddl import CLICKHOUSE_CLUSTER, deployment_cluster, on_cluster, parse_create_table
 from adtech_assets.errors import AdtechError
 from adtech_assets.resources import ClickHouseResource
+from adtech_assets.resources.clickhouse_schema import versioned_files
 from adtech_assets.sql_files import CLICKHOUSE_DIR, split_statements, sql_files
 
 CLUSTER = "adtech_cluster"
-DDL_FILES = [*sql_files(CLICKHOUSE_DIR / "schema"), *sql_files(CLICKHOUSE_DIR / "views")]
+BOOKKEEPING_FILE = CLICKHOUSE_DIR / "schema_migrations.sql"
+SCHEMA_FILES = [path for _, _, path in versioned_files(CLICKHOUSE_DIR / "schema")]  # by version
+DDL_FILES = [BOOKKEEPING_FILE, *SCHEMA_FILES, *sql_files(CLICKHOUSE_DIR / "views")]
 
 
 def ddl_statements(kind: str) -> list[str]:
-    return [s for path in sql_files(CLICKHOUSE_DIR / kind) for s in split_statements(path.read_text())]
+    files = SCHEMA_FILES if kind == "schema" else sql_files(CLICKHOUSE_DIR / kind)
+    return [s for path in files for s in split_statements(path.read_text())]
+
+
+# Every CREATE TABLE: the versioned tables, then the bookkeeping table of the versions.
+TABLE_STATEMENTS = ddl_statements("schema")[1:] + split_statements(BOOKKEEPING_FILE.read_text())[1:]
 
 
 @pytest.fixture
@@ -48,7 +56,7 @@ def parts(normalized: str) -> dict[str, str | None]:
 
 
 def test_every_ddl_file_has_an_on_cluster_form():
-    assert {path.name for path in DDL_FILES} >= {"000_database.sql", "020_fact_impressions.sql"}
+    assert {path.name for path in DDL_FILES} >= {"V1__database.sql", "V4__fact_impressions.sql", "schema_migrations.sql"}
     for path in DDL_FILES:
         for statement in split_statements(path.read_text()):
             generated = on_cluster(statement, CLUSTER)
@@ -68,7 +76,7 @@ def test_database_is_created_on_the_cluster(formatter):
     assert formatter(generated) == f"CREATE DATABASE IF NOT EXISTS analytics ON CLUSTER {CLUSTER}"
 
 
-@pytest.mark.parametrize("statement", ddl_statements("schema")[1:], ids=lambda s: s.split("(")[0].split(".")[-1].strip())
+@pytest.mark.parametrize("statement", TABLE_STATEMENTS, ids=lambda s: s.split("(")[0].split(".")[-1].strip())
 def test_tables_become_replicated_local_tables_behind_distributed_ones(formatter, statement):
     source = parts(formatter(statement))
     table = re.search(r"analytics\.(\w+)", source["header"])[1]
@@ -130,7 +138,7 @@ def test_cluster_names_must_be_plain_identifiers(name, monkeypatch):
 def test_cluster_mode_on_the_embedded_engine_is_a_clear_error(clickhouse, monkeypatch):
     monkeypatch.setenv(CLICKHOUSE_CLUSTER, CLUSTER)
     with clickhouse.session() as ch, pytest.raises(AdtechError, match="needs a ClickHouse server cluster"):
-        ch.apply_ddl()
+        ch.ensure_schema()
 
 
 def test_statements_we_cannot_replicate_are_refused():
@@ -148,8 +156,8 @@ def test_cluster_ddl_applies_on_a_server_cluster(monkeypatch):
     monkeypatch.setenv(CLICKHOUSE_CLUSTER, os.environ["ADTECH_TEST_CLICKHOUSE_CLUSTER"])
     resource = ClickHouseResource(url=os.environ["ADTECH_TEST_CLICKHOUSE_URL"])
     with resource.session() as ch:
-        ch.apply_ddl()
-        ch.apply_ddl()  # idempotent
+        ch.migrate()
+        assert ch.migrate().applied == []  # idempotent
         engines = dict(ch.client.query("SELECT name, engine FROM system.tables WHERE database = 'analytics'").result_rows)
     for statement in ddl_statements("schema")[1:]:
         table = parse_create_table(statement).table

@@ -29,7 +29,7 @@ sessions, inserted, deadline = [], 0, time.time() + seconds
 while time.time() < deadline:
     with clickhouse.session() as ch:
         opened = time.time()
-        ch.apply_ddl()
+        ch.ensure_schema()
         ch.client.command("CREATE TABLE IF NOT EXISTS analytics.concurrency_probe "
                           "(tag String, n UInt32) ENGINE = MergeTree ORDER BY (tag, n)")
         ch.client.command("INSERT INTO analytics.concurrency_probe SELECT {t:String}, number + {base:UInt32} "

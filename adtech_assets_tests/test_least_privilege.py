@@ -64,7 +64,7 @@ def test_dims_and_facts_load_through_the_reader_role(pg_url, reader_url, clickho
     for spec in DIMS:
         load_dimension(spec, postgres, clickhouse)
     with clickhouse.session() as ch:
-        ch.apply_ddl()
+        ch.ensure_schema()
         loaded = {spec.table: {day: fingerprint.rows for day, fingerprint in load_fact_days(spec, DAYS, postgres, ch).items()}
                   for spec in FACTS}
         rows = {spec.table: ch.scalar("ops/count_rows", table=spec.table) for spec in [*DIMS, *FACTS]}

@@ -1,10 +1,12 @@
 """`adtech migrate` applies the reference schema once and records versions; re-running is a no-op;
-two at once on an empty database apply each migration exactly once."""
+two at once on an empty database (and a fresh embedded ClickHouse) apply each migration, and
+each ClickHouse schema version and view, exactly once."""
 
 import subprocess
 
 from adtech_assets.migrations import available_migrations, migrate
-from adtech_assets.resources import PostgresResource
+from adtech_assets.resources import ClickHouseResource, PostgresResource
+from adtech_assets.resources.clickhouse_schema import schema_steps
 from adtech_assets.settings import PROJECT_ROOT
 from adtech_assets_tests.conftest import fresh_database
 from adtech_assets_tests.helpers import cli_command, cli_env
@@ -43,6 +45,12 @@ def test_two_migrates_at_once_apply_each_migration_once(pg_server_url, tmp_path)
             versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
         assert versions == [m.version for m in available_migrations()]
         assert SOURCE_TABLES <= tables(postgres)
+        # the ClickHouse schema too: each version and view applied by exactly one of the two
+        assert all(sum(f"{step.label}," in out or f"{step.label}\n" in out for out in said) == 1
+                   for step in schema_steps()), said
+        with ClickHouseResource(url=f"chdb://{tmp_path / 'data' / 'clickhouse'}").session() as ch:
+            recorded = ch.client.query("SELECT count() FROM analytics.schema_migrations").result_rows[0][0]
+        assert recorded == len(schema_steps())
 
 
 def test_migrations_are_idempotent_and_recorded(postgres: PostgresResource):

@@ -176,13 +176,15 @@ def test_the_clickhouse_password_parameter_is_the_password():
 
 
 def test_resources_built_from_the_environment_do_not_hold_the_values(monkeypatch):
-    from adtech_assets.definitions import build_resources
+    from adtech_assets.definitions import build_resources, resolved_resources
 
     monkeypatch.setenv("ADTECH_PG_URL", "postgresql://adtech:secretpw@db:5432/adtech")
     monkeypatch.setenv("ADTECH_CLICKHOUSE_URL", "http://adtech:secretpw@clickhouse:8123")
     resources = build_resources()
     initialized = {key: resource.process_config_and_initialize() for key, resource in resources.items()}
-    assert_no_secret(repr(resources), str(resources), repr(initialized))
+    resolved = resolved_resources()  # what the CLI uses
+    assert resolved["postgres"].url == "postgresql://adtech:secretpw@db:5432/adtech"
+    assert_no_secret(repr(resources), str(resources), repr(initialized), repr(resolved), str(resolved))
 
 
 @asset

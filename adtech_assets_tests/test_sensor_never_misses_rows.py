@@ -25,7 +25,7 @@ def _writer(pg_url: str) -> psycopg.Connection:
 def _tick(instance, postgres, clickhouse, _cursor=None):
     """One planner pass: the days it found and the dims that differ (the cursor lives in ClickHouse)."""
     with clickhouse.session() as ch:
-        ch.apply_ddl()
+        ch.ensure_schema()
         plan = plan_pass(postgres, ch)
     return plan, None
 

@@ -1,14 +1,27 @@
-"""Load benchmark (issue 2 item 11, issue 3 item 5): prints its figures; not a test.
+"""Speed as the user sees it (issue 8): every figure beside its floor, in one run; not a test.
 
-    uv run python benchmarks/load_benchmark.py [--pg-url URL] [--impressions 10000000]
+    uv run python benchmarks/load_benchmark.py [--impressions 10000000] [--pg-url URL]
 
-On 10M impressions and ~0.5M clicks over 30 days (seeded into the database if it holds fewer):
-  (a) read floor: psql binary COPY of impressions (id, campaign_id, created_at) into /dev/null
-  (b) full fact_impressions load of all 30 days as one single-run backfill through the asset
-      code, rows/s and ratio b/a; also the data time inside the asset vs the run's wall time
-  (c) peak RSS of the loading process
-  (d) one day's reload
-  (e) mv_campaign_ctr latency, median of 10 (after a full sync of dims, clicks and rollup)
+Seeds its own data when the database holds fewer impressions (100 advertisers, 1,000
+campaigns, CTR 5 % over 30 days, ``--seed 0.42``, then VACUUM ANALYZE), in ``adtech_bench``
+for 10M and ``adtech_bench<N/1M>`` otherwise, on the local Postgres. Then, on a fresh embedded
+ClickHouse and a fresh on-disk Dagster instance:
+
+  read floor        psql binary COPY of impressions (id, campaign_id, created_at) to /dev/null
+  31-day load       fact_impressions, every day as one single-run backfill through the asset
+                    code and Dagster (its own process, for its peak RSS): the time inside the
+                    load (data) and the run's wall time, each over the read floor
+  postgresql()      the same days pulled by ClickHouse itself (INSERT ... SELECT FROM
+                    postgresql(...)) into a copy of fact_impressions, checked equal to ours
+  one day           one day's reload, the run's wall time
+  first sync        ``adtech sync`` right after that backfill (dims, clicks, rollup, views)
+  mv_campaign_ctr   median of 10 queries
+  no-op sync        ``adtech sync`` with nothing changed, the whole command, median of 5,
+                    beside its floor: the same interpreter importing the CLI and doing nothing
+  1,000 new         ``adtech sync`` after 1,000 new impressions on today, median of 3
+  idle tick         the postgres_changes sensor with nothing new (benchmarks/sensor_tick.py)
+  freshness         insert -> visible in mv_daily_performance, ``dagster dev`` running with the
+                    default settings, 10 tries (benchmarks/freshness.py)
 """
 
 from __future__ import annotations
@@ -16,18 +29,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/adtech_bench"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = PROJECT_ROOT / "benchmarks"
+ADTECH = PROJECT_ROOT / ".venv" / "bin" / "adtech"
+FACT = "analytics/fact_impressions"
+
+
+def default_pg_url(impressions: int) -> str:
+    suffix = "" if impressions == 10_000_000 else str(impressions // 1_000_000)
+    return f"postgresql://postgres@127.0.0.1:5432/adtech_bench{suffix}"
 
 
 def ensure_database(url: str) -> None:
@@ -51,7 +74,7 @@ def ensure_data(url: str, impressions: int) -> None:
     started = time.monotonic()
     counts = sd.seed_batch(pg, advertisers=100, campaigns=1000, impressions=impressions, ctr=0.05,
                            window=sd.SeedWindow.last_days(30), seed=0.42)
-    print(f"seeded {counts} in {time.monotonic() - started:.1f} s")
+    print(f"seeded {counts} in {time.monotonic() - started:.1f} s", flush=True)
     with pg.connect(autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
 
@@ -66,12 +89,14 @@ def read_floor(url: str) -> float:
     return time.monotonic() - started
 
 
-def child_load(args: argparse.Namespace) -> None:
-    """Runs in its own process so that its peak RSS is the loader's alone."""
+# ---------------------------------------------------------------- child processes
+def child_load(args: argparse.Namespace) -> dict:
+    """One run of fact_impressions over [first, last] through Dagster, on an on-disk instance."""
     from dagster import AssetSelection, DagsterInstance, materialize
 
     import adtech_assets.assets.facts as facts
     from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
+    from adtech_assets.partitions import partition_range_tags
     from adtech_assets.resources import ClickHouseResource, PostgresResource
 
     data_seconds = []
@@ -87,40 +112,69 @@ def child_load(args: argparse.Namespace) -> None:
     facts.load_fact_days = timed
     resources = {"postgres": PostgresResource(url=args.pg_url),
                  "clickhouse": ClickHouseResource(url=f"chdb://{args.ch_path}")}
-    tags = {"dagster/asset_partition_range_start": args.first, "dagster/asset_partition_range_end": args.last}
-    started = time.monotonic()
-    result = materialize([*ALL_ASSETS, *ALL_CHECKS],
-                         selection=AssetSelection.assets(args.asset).without_checks(),
-                         instance=DagsterInstance.ephemeral(), resources=resources, tags=tags,
-                         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-    wall = time.monotonic() - started
-    assert result.success
-    print(json.dumps({"wall": wall, "data": sum(data_seconds),
-                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    tags = partition_range_tags(date.fromisoformat(args.first), date.fromisoformat(args.last))
+    with DagsterInstance.get() as instance:
+        started = time.monotonic()
+        result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(FACT).without_checks(),
+                             instance=instance, resources=resources, tags=tags,
+                             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        wall = time.monotonic() - started
+        assert result.success
+        record = instance.get_run_record_by_id(result.run_id)
+    return {"wall": wall, "run": record.end_time - record.start_time, "data": sum(data_seconds),
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_child(pg_url: str, ch_path: Path, asset: str, first: date, last: date) -> dict:
+def child_postgresql_function(args: argparse.Namespace) -> dict:
+    """ClickHouse pulling the same days itself, into a copy of fact_impressions in the same
+    engine; then both copies' fingerprints compared day by day."""
+    from adtech_assets.fingerprints import clickhouse_day_fingerprints
+    from adtech_assets.resources import ClickHouseResource
+
+    pg = urlsplit(args.pg_url)
+    first, end = date.fromisoformat(args.first), date.fromisoformat(args.last) + timedelta(days=1)
+    copy = "_bench_postgresql_function"
+    with ClickHouseResource(url=f"chdb://{args.ch_path}").session() as ch:
+        ch.command("ops/drop_table", table=copy)
+        ch.command("ops/create_staging", staging=copy, target="fact_impressions")
+        started = time.monotonic()
+        ch.command("bench/pull_with_postgresql_function", table=copy,
+                   host_port=f"{pg.hostname}:{pg.port or 5432}", database=pg.path.lstrip("/"),
+                   user=pg.username or "postgres", password=pg.password or "",
+                   start=datetime.combine(first, datetime.min.time()), end=datetime.combine(end, datetime.min.time()))
+        seconds = time.monotonic() - started
+        theirs = clickhouse_day_fingerprints(ch, copy, "impression_id", first, end)
+        ours = clickhouse_day_fingerprints(ch, "fact_impressions", "impression_id", first, end)
+        ch.command("ops/drop_table", table=copy)
+    return {"seconds": seconds, "rows": sum(f.rows for f in theirs.values()), "same_as_ours": theirs == ours}
+
+
+def run_child(kind: str, args: argparse.Namespace, ch_path: Path, first: date, last: date, env: dict) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", "--pg-url", pg_url, "--ch-path", str(ch_path),
-         "--asset", asset, "--first", first.isoformat(), "--last", last.isoformat()],
-        capture_output=True, text=True,
+        [sys.executable, __file__, "--child", kind, "--pg-url", args.pg_url, "--ch-path", str(ch_path),
+         "--first", first.isoformat(), "--last", last.isoformat()],
+        capture_output=True, text=True, env=env,
     )
     if out.returncode:
         sys.exit(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def kpi_latency(pg_url: str, ch_path: Path) -> float:
-    from dagster import DagsterInstance
+# ---------------------------------------------------------------- whole commands
+def timed_command(argv: list[str], env: dict, check: bool = True) -> tuple[float, str]:
+    started = time.monotonic()
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
+    seconds = time.monotonic() - started
+    if check and out.returncode:
+        sys.exit(f"{' '.join(argv)} failed ({out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+    return seconds, out.stdout + out.stderr
 
-    from adtech_assets.resources import ClickHouseResource, PostgresResource
-    from adtech_assets.sync import run_sync
 
-    clickhouse = ClickHouseResource(url=f"chdb://{ch_path}")
-    report = run_sync(DagsterInstance.ephemeral(), {"postgres": PostgresResource(url=pg_url), "clickhouse": clickhouse})
-    assert report.ok, report.failed_checks or report.errors
+def kpi_latency(ch_path: Path) -> float:
+    from adtech_assets.resources import ClickHouseResource
+
     samples = []
-    with clickhouse.session() as ch:
+    with ClickHouseResource(url=f"chdb://{ch_path}").session() as ch:
         for _ in range(11):
             started = time.perf_counter()
             ch.client.query_arrow("SELECT * FROM analytics.mv_campaign_ctr ORDER BY ctr DESC")
@@ -128,41 +182,124 @@ def kpi_latency(pg_url: str, ch_path: Path) -> float:
     return statistics.median(samples[1:])
 
 
+def add_todays_impressions(pg_url: str, count: int) -> None:
+    from adtech_assets import sample_data as sd
+    from adtech_assets.resources import PostgresResource
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    midnight = datetime.combine(now.date(), datetime.min.time())
+    sd.seed_impressions(PostgresResource(url=pg_url), count, sd.SeedWindow(start=midnight, end=now))
+
+
+def last_number(pattern: str, text: str) -> list[float]:
+    match = re.search(pattern, text)
+    if not match:
+        sys.exit(f"no figure matching {pattern!r} in:\n{text[-3000:]}")
+    return [float(g) for g in match.groups()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pg-url", default=os.environ.get("ADTECH_BENCH_PG_URL", DEFAULT_PG))
     parser.add_argument("--impressions", type=int, default=10_000_000)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pg-url", default=None)
+    parser.add_argument("--child", choices=["load", "postgresql_function"], help=argparse.SUPPRESS)
     parser.add_argument("--ch-path", help=argparse.SUPPRESS)
-    parser.add_argument("--asset", help=argparse.SUPPRESS)
     parser.add_argument("--first", help=argparse.SUPPRESS)
     parser.add_argument("--last", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.pg_url = args.pg_url or os.environ.get("ADTECH_BENCH_PG_URL") or default_pg_url(args.impressions)
     if args.child:
-        return child_load(args)
+        child = child_load if args.child == "load" else child_postgresql_function
+        print(json.dumps(child(args)))
+        return
 
     ensure_database(args.pg_url)
     ensure_data(args.pg_url, args.impressions)
     with psycopg.connect(args.pg_url) as conn:
         first, last, rows = conn.execute(
             "SELECT min(created_at)::date, max(created_at)::date, count(*) FROM impressions").fetchone()
-    floor = min(read_floor(args.pg_url) for _ in range(2))
-    with tempfile.TemporaryDirectory() as tmp:
-        ch_path = Path(tmp) / "clickhouse"
-        full = run_child(args.pg_url, ch_path, "analytics/fact_impressions", first, last)
-        middle = first + timedelta(days=(last - first).days // 2)
-        reload = run_child(args.pg_url, ch_path, "analytics/fact_impressions", middle, middle)
-        latency = kpi_latency(args.pg_url, ch_path)
     days = (last - first).days + 1
-    print(f"\nimpressions: {rows:,} over {days} days ({first} .. {last})")
-    print(f"(a) read floor, psql binary COPY to /dev/null:     {floor:6.2f} s")
-    print(f"(b) fact_impressions, {days}-day single-run backfill: {full['data']:6.2f} s data "
-          f"({rows / full['data']:,.0f} rows/s), ratio b/a = {full['data'] / floor:.2f}")
-    print(f"    same run's wall time through Dagster:           {full['wall']:6.2f} s "
-          f"(wall / data = {full['wall'] / full['data']:.2f})")
-    print(f"(c) peak RSS of the loading process:                {full['peak_rss_mib']:6.0f} MiB")
-    print(f"(d) one day's reload ({middle}):                 {reload['data']:6.2f} s data, {reload['wall']:.2f} s wall")
-    print(f"(e) mv_campaign_ctr latency, median of 10:          {latency * 1000:6.1f} ms")
+    floor = min(read_floor(args.pg_url) for _ in range(2))
+    figures = []  # (label, measured, floor text, within the floor?)
+
+    with tempfile.TemporaryDirectory(prefix="adtech-bench-") as tmp:
+        ch_path = Path(tmp) / "clickhouse"
+        env = {**os.environ, "ADTECH_PG_URL": args.pg_url, "ADTECH_CLICKHOUSE_URL": f"chdb://{ch_path}",
+               "DAGSTER_HOME": str(Path(tmp) / "dagster"), "ADTECH_DATA_DIR": str(Path(tmp) / "data")}
+        for name in ("ADTECH_SYNC_INTERVAL_SECONDS", "ADTECH_VERIFY_INTERVAL_SECONDS", "ADTECH_PARTITIONS_START"):
+            env.pop(name, None)  # the defaults, as a user has them
+        Path(env["DAGSTER_HOME"]).mkdir()
+        (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+
+        full = run_child("load", args, ch_path, first, last, env)
+        print(f"31-day load: {json.dumps(full)}", flush=True)
+        middle = first + timedelta(days=days // 2)
+        reload = run_child("load", args, ch_path, middle, middle, env)
+        print(f"one day: {json.dumps(reload)}", flush=True)
+        pulled = run_child("postgresql_function", args, ch_path, first, last, env)
+        print(f"postgresql(): {json.dumps(pulled)}", flush=True)
+
+        first_sync, output = timed_command([str(ADTECH), "sync"], env)
+        print(f"first sync after the backfill: {first_sync:.2f} s\n{output.strip()}", flush=True)
+        latency = kpi_latency(ch_path)
+
+        startup = min(timed_command([sys.executable, "-c", "import adtech_assets.cli, adtech_assets.sync"], env)[0]
+                      for _ in range(3))
+        noop = []
+        for _ in range(5):
+            seconds, output = timed_command([str(ADTECH), "sync"], env)
+            assert "nothing to load (0 Dagster runs)" in output, output
+            noop.append(seconds)
+        print(f"no-op syncs: {', '.join(f'{s:.2f}' for s in noop)} s", flush=True)
+        small = []
+        for _ in range(3):
+            add_todays_impressions(args.pg_url, 1000)
+            seconds, output = timed_command([str(ADTECH), "sync"], env)
+            small.append(seconds)
+        print(f"syncs after 1,000 new: {', '.join(f'{s:.2f}' for s in small)} s\n{output.strip()}", flush=True)
+
+        _, output = timed_command([sys.executable, str(BENCHMARKS / "sensor_tick.py"), "--pg-url", args.pg_url], env)
+        (tick_ms,) = last_number(r"idle tick[^\n]*median ([\d.]+) ms", output)
+        _, output = timed_command([sys.executable, str(BENCHMARKS / "freshness.py"), "--repeat", "10",
+                                   "--log", str(Path(tmp) / "dagster-dev.log")], env)
+        print(output.strip(), flush=True)
+        fresh_median, fresh_max = last_number(r"median ([\d.]+) s, max ([\d.]+) s", output)
+
+    figures += [
+        (f"read floor: psql binary COPY of {days} days to /dev/null", f"{floor:.2f} s", "", None),
+        (f"{days}-day load through the asset code: data time / read floor",
+         f"{full['data'] / floor:.2f} ({full['data']:.2f} s, {rows / full['data']:,.0f} rows/s)", "<= 1.3",
+         full["data"] / floor <= 1.3),
+        ("  same, the run's wall time through Dagster / read floor",
+         f"{full['wall'] / floor:.2f} ({full['wall']:.2f} s; run record {full['run']:.2f} s)", "<= 1.6",
+         full["wall"] / floor <= 1.6),
+        ("  same days by ClickHouse's postgresql() into chDB / read floor",
+         f"{pulled['seconds'] / floor:.2f} ({pulled['seconds']:.2f} s, {pulled['rows']:,} rows, "
+         f"{'equal to ours' if pulled['same_as_ours'] else 'DIFFERENT from ours'})",
+         "slower than ours", pulled["seconds"] >= full["data"]),
+        ("peak RSS of the loading process", f"{full['peak_rss_mib']:.0f} MiB", "<= 1024 MiB",
+         full["peak_rss_mib"] <= 1024),
+        (f"one day's reload ({middle}), wall time of the run",
+         f"{reload['wall']:.2f} s (data {reload['data']:.2f} s; run record {reload['run']:.2f} s)", "<= 1 s",
+         reload["wall"] <= 1),
+        ("first adtech sync after the backfill (dims, clicks, rollup, views)", f"{first_sync:.2f} s", "", None),
+        ("mv_campaign_ctr, median of 10", f"{latency * 1000:.1f} ms", "<= 15 ms", latency <= 0.015),
+        ("no-op adtech sync, whole command, median of 5",
+         f"{statistics.median(noop):.2f} s (start-up floor: imports {startup:.2f} s)", "<= 3 s",
+         statistics.median(noop) <= 3),
+        ("adtech sync after 1,000 new impressions on today, median of 3",
+         f"{statistics.median(small):.2f} s", "<= 5 s", statistics.median(small) <= 5),
+        ("new impression -> mv_daily_performance, dagster dev, 10 tries",
+         f"median {fresh_median:.1f} s, max {fresh_max:.1f} s", "<= 15 s, <= 30 s",
+         fresh_median <= 15 and fresh_max <= 30),
+        ("idle sensor tick, median of 20", f"{tick_ms:.1f} ms", "<= 20 ms", tick_ms <= 20),
+    ]
+    print(f"\n{rows:,} impressions over {days} days ({first} .. {last}), {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    width = max(len(label) for label, *_ in figures)
+    for label, measured, limit, ok in figures:
+        verdict = "" if ok is None else ("ok" if ok else "MISSED")
+        print(f"{label:<{width}}  {measured:<58} {limit:<17} {verdict}")
 
 
 if __name__ == "__main__":

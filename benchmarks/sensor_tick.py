@@ -14,8 +14,9 @@ import time
 import psycopg
 from dagster import DagsterInstance, build_sensor_context
 
-from adtech_assets.definitions import build_resources, defs
-from adtech_assets.resources import PostgresResource
+from adtech_assets.definitions import defs
+from adtech_assets.resources import ClickHouseResource, PostgresResource
+from adtech_assets.settings import CLICKHOUSE_URL
 from adtech_assets.sensors import postgres_changes
 
 
@@ -24,7 +25,8 @@ def main() -> None:
     parser.add_argument("--pg-url", default=os.environ.get("ADTECH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/adtech_bench"))
     args = parser.parse_args()
     postgres = PostgresResource(url=args.pg_url)
-    clickhouse = build_resources()["clickhouse"]  # ADTECH_CLICKHOUSE_URL, or the embedded engine
+    # the ClickHouse of the environment (ADTECH_CLICKHOUSE_URL): an idle tick never opens it
+    clickhouse = ClickHouseResource(url=os.environ.get(CLICKHOUSE_URL) or None)
     instance = DagsterInstance.ephemeral()
 
     def tick(cursor):

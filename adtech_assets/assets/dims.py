@@ -26,6 +26,7 @@ from adtech_assets.assets import CLICKHOUSE_ASSET
 from adtech_assets.assets.sources import source_key
 from adtech_assets.assets.table_metadata import table_metadata
 from adtech_assets.change_detection import snapshot_bounds
+from adtech_assets.errors import AdtechError
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
 
@@ -53,16 +54,36 @@ DIMS = [
 ]
 
 
-def _decimals(table: pa.Table, decimals: dict[str, tuple[int, int]]) -> pa.Table:
-    """ADBC hands Postgres numeric over as text; make it the exact decimal ClickHouse stores."""
-    for name, (precision, scale) in decimals.items():
+def _decimals(table: pa.Table, spec: DimSpec) -> pa.Table:
+    """ADBC hands Postgres numeric over as text; make it the exact decimal ClickHouse stores.
+    A value that is no such decimal (the source column's type changed) fails naming its row."""
+    for name, (precision, scale) in spec.decimals.items():
         column = table[name]
         if isinstance(column.type, pa.ExtensionType):
             column = pa.chunked_array([chunk.storage for chunk in column.chunks], column.type.storage_type)
-        table = table.set_column(
-            table.schema.get_field_index(name), name, pc.cast(column, pa.decimal128(precision, scale))
-        )
+        try:
+            converted = pc.cast(column, pa.decimal128(precision, scale))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise _not_convertible(spec, name, table[spec.id_column], column, precision, scale) from None
+        table = table.set_column(table.schema.get_field_index(name), name, converted)
     return table
+
+
+def _not_convertible(spec: DimSpec, name: str, ids: pa.ChunkedArray, column: pa.ChunkedArray,
+                     precision: int, scale: int) -> AdtechError:
+    """The first row whose value does not convert, as one line (dims are small: row by row)."""
+    target = pa.decimal128(precision, scale)
+    for row_id, value in zip(ids.to_pylist(), column.to_pylist()):
+        try:
+            pc.cast(pa.array([value], column.type), target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return AdtechError(
+                f"source row {spec.source} id {row_id} has {name} = {value!r}, which is not a decimal "
+                f"of {precision} digits with {scale} after the point ({spec.table}.{name} is Decimal({precision}, "
+                f"{scale})): fix the value in Postgres, or the column's type (adtech reads numeric({precision}, {scale}))"
+            )
+    return AdtechError(f"{spec.source}.{name} (of type {column.type}) cannot be read as Decimal({precision}, {scale}): "
+                       f"give the column the type numeric({precision}, {scale}) in Postgres")
 
 
 @dataclass
@@ -90,7 +111,7 @@ def dimension_changes(spec: DimSpec, postgres: PostgresResource, ch: ClickHouseS
     snapshot = postgres.fetch("current_snapshot")[0][0]  # before the read: the read is at least this new
     _, version = snapshot_bounds(snapshot)
     source = postgres.read_arrow("dim_rows", table=spec.source, columns=spec.source_columns)
-    source = _decimals(source.rename_columns([spec.id_column if c == "id" else c for c in source.column_names]), spec.decimals)
+    source = _decimals(source.rename_columns([spec.id_column if c == "id" else c for c in source.column_names]), spec)
     live = ch.query_arrow("ops/dim_live_rows", table=spec.table)
     source_frame, live_frame = _comparable(source), _comparable(live.select(source.column_names))
     differing = source_frame.join(live_frame, on=source.column_names, how="anti", nulls_equal=True)
@@ -103,7 +124,7 @@ def load_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickH
     """Make ClickHouse's dimension equal the source table; returns what it wrote and what the
     table holds now (rows after deduplication, column schema), for metadata."""
     with clickhouse.session() as ch:
-        ch.apply_ddl()
+        ch.ensure_schema()
         changes = dimension_changes(spec, postgres, ch)
         versions = pa.array([changes.version] * changes.upserts.num_rows, pa.uint64())
         upserted = ch.insert_arrow(spec.table, changes.upserts.append_column("_version", versions))

@@ -143,7 +143,7 @@ def build_fact_asset(spec: FactSpec) -> AssetsDefinition:
     ) -> MaterializeResult:
         days = run_days(context)
         with clickhouse.session() as ch:
-            ch.apply_ddl()
+            ch.ensure_schema()
             loaded = load_fact_days(spec, days, postgres, ch)
         record_day_metadata(context, loaded)
         total = sum(f.rows for f in loaded.values())

@@ -53,7 +53,7 @@ def build_kpi_asset(view: str, description: str) -> AssetsDefinition:
     )
     def _kpi(clickhouse: ClickHouseResource) -> MaterializeResult:
         with clickhouse.session() as ch:
-            ch.apply_ddl()
+            ch.ensure_schema()
             metadata = kpi_metadata(ch, view)
         return MaterializeResult(metadata=metadata)
 

@@ -52,7 +52,7 @@ def rebuild_rollup_days(ch: ClickHouseSession, days: list[date]) -> dict[date, F
 def agg_campaign_daily(context: AssetExecutionContext, clickhouse: ClickHouseResource) -> MaterializeResult:
     days = run_days(context)
     with clickhouse.session() as ch:
-        ch.apply_ddl()
+        ch.ensure_schema()
         rebuilt = rebuild_rollup_days(ch, days)
     record_day_metadata(context, rebuilt, lambda day: {k: rollup_totals(day)[k] for k in ("impressions", "clicks")})
     context.log.info(f"{ROLLUP_TABLE}: {sum(f.rows for f in rebuilt.values())} rows over {len(days)} day(s), "

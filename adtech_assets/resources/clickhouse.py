@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -31,19 +32,21 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError,
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
-from adtech_assets.cluster_ddl import deployment_cluster, on_cluster
-from adtech_assets.errors import AdtechError
+from adtech_assets.cluster_ddl import deployment_cluster
+from adtech_assets.errors import AdtechError, TransientError
 from adtech_assets.redaction import first_line
 from adtech_assets.run_liveness import register_worker
-from adtech_assets.settings import CLICKHOUSE_URL, ClickHouseTarget, parse_clickhouse_url, validate_identifier
-from adtech_assets.sql_files import CLICKHOUSE_DIR, clickhouse_sql, split_statements, sql_files
+from adtech_assets.settings import CLICKHOUSE_URL, DATA_DIR, ClickHouseTarget, parse_clickhouse_url, validate_identifier
+from adtech_assets.resources import clickhouse_schema
+from adtech_assets.sql_files import CLICKHOUSE_DIR, clickhouse_sql
 
 DATABASE = "analytics"
 # Dagster concurrency pool of every step that uses ClickHouse: set its limit to 1 for the
 # embedded engine (one process at a time) so runs queue in Dagster rather than on the lock.
 CLICKHOUSE_POOL = "clickhouse"
 _AUTH_FAILED = 516
-_schema_applied: set[ClickHouseTarget] = set()  # targets whose schema this process applied
+# (target, schema digest) pairs this process found current: steps check once per process
+_schema_current: set[tuple[ClickHouseTarget, str]] = set()
 
 
 class ClickHouseSession:
@@ -89,19 +92,35 @@ class ClickHouseSession:
         )
         return data.num_rows
 
-    def apply_ddl(self, force: bool = False) -> None:
-        """Create the database, tables (``clickhouse_ddl/schema``) and KPI views
-        (``clickhouse_ddl/views``), in file order. Every statement is idempotent. With
-        ``ADTECH_CLICKHOUSE_CLUSTER`` set, each runs in its ON CLUSTER form (``cluster_ddl``).
-        Once per process and target unless ``force``: the steps of a run share the result."""
-        if self.target in _schema_applied and not force:
+    def migrate(self, ddl_dir: Traversable = CLICKHOUSE_DIR) -> clickhouse_schema.SchemaChanges:
+        """Apply the pending versions of ``clickhouse_ddl/schema`` and the changed views, recorded
+        in ``analytics.schema_migrations`` (``clickhouse_schema``); idempotent. ``adtech migrate``."""
+        changes = clickhouse_schema.migrate(self, ddl_dir)
+        _schema_current.add((self.target, clickhouse_schema.schema_digest(ddl_dir)))
+        return changes
+
+    def ensure_schema(self, ddl_dir: Traversable = CLICKHOUSE_DIR, apply_pending: bool | None = None) -> None:
+        """What a step calls before it reads or writes: the recorded schema must be the one
+        this code expects. A cheap check (two small reads, once per process, target and schema);
+        when something is pending, the embedded engine applies it (a fresh clone needs no set-up,
+        and the session lock serializes), a server refuses with "run `adtech migrate`" (its
+        schema changes are a deliberate step of the deployment). ``apply_pending`` overrides."""
+        key = (self.target, clickhouse_schema.schema_digest(ddl_dir))
+        if key in _schema_current:
             return
-        cluster = deployment_cluster(self.target)
-        for path in [*sql_files(CLICKHOUSE_DIR / "schema"), *sql_files(CLICKHOUSE_DIR / "views")]:
-            for statement in split_statements(path.read_text()):
-                for ddl in on_cluster(statement, cluster):
-                    self.client.command(ddl)
-        _schema_applied.add(self.target)
+        todo = clickhouse_schema.pending(self, ddl_dir)
+        if todo and not (self.target.is_embedded if apply_pending is None else apply_pending):
+            shown = ", ".join(step.label for step in todo[:4]) + (f" and {len(todo) - 4} more" if len(todo) > 4 else "")
+            raise AdtechError(
+                f"the ClickHouse schema of {self.target.describe()} is not current ({shown} not applied): "
+                "run `adtech migrate`"
+            )
+        if todo:
+            clickhouse_schema.migrate(self, ddl_dir)
+        _schema_current.add(key)
+
+    # The name before the schema was versioned: steps of other branches may still call it.
+    apply_ddl = ensure_schema
 
     @contextmanager
     def staging_table(self, like: str) -> Iterator[str]:
@@ -153,9 +172,11 @@ def _check_writable(path: Path) -> None:
         probe.touch()
         probe.unlink()
     except OSError as exc:
+        where = (f"point {CLICKHOUSE_URL} at another chdb:///path" if os.environ.get(CLICKHOUSE_URL)
+                 else f"set {DATA_DIR} to a writable folder (or {CLICKHOUSE_URL} to another chdb:///path)")
         raise AdtechError(
             f"the embedded ClickHouse data directory {path} is not writable ({exc.strerror}): "
-            f"make it writable or point {CLICKHOUSE_URL} at another chdb:///path"
+            f"make it writable or {where}"
         ) from None
 
 
@@ -218,9 +239,20 @@ class ClickHouseResource(ConfigurableResource):
     def target(self) -> ClickHouseTarget:
         return parse_clickhouse_url(self.url)
 
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        # a run that uses ClickHouse records its worker, so a killed one is marked failed later
-        register_worker(context.instance, context.run_id)
+    @contextmanager
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator["ClickHouseResource"]:
+        """The resource for a run (all its steps with the in-process executor, one step in a
+        step process) or a sensor tick. A run records its worker, so a killed run is marked
+        failed later; on the embedded engine a run also keeps the engine open across its steps
+        (opening it costs 0.1-0.3 s a step; its lock would pass between the steps of one run
+        only). A sensor opens it only when its tick needs it, with its own short wait."""
+        run_id = context.run.run_id if context.run is not None else None
+        register_worker(context.instance, run_id)
+        if run_id is None or self.target.embedded_path is None:
+            yield self
+            return
+        with self.session():
+            yield self
 
     @contextmanager
     def session(self, lock_timeout_seconds: float | None = None) -> Iterator[ClickHouseSession]:
@@ -251,7 +283,7 @@ class ClickHouseResource(ConfigurableResource):
                 autogenerate_session_id=False,
             )
         except OperationalError as exc:  # network: refused, timed out, name unknown
-            raise AdtechError(
+            raise TransientError(
                 f"cannot reach {target.describe()}: {_first_line(exc, target)}. "
                 f"Check that it is running and {CLICKHOUSE_URL} is right"
             ) from None

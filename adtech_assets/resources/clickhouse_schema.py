@@ -1,0 +1,172 @@
+"""The ClickHouse schema, versioned like the Postgres one (``adtech_assets/migrations.py``).
+
+- ``clickhouse_ddl/schema/V<n>__<name>.sql`` are applied once each, in version order, and
+  recorded in ``analytics.schema_migrations`` with the checksum of their statements. An applied
+  file is never edited (that is refused, naming the file): a change to a table is a new version,
+  e.g. ``V10__add_x.sql`` with ``ALTER TABLE analytics.t ADD COLUMN IF NOT EXISTS ...``.
+  V1..V9 are the tables as they stood before versioning, each ``CREATE ... IF NOT EXISTS``: on a
+  deployment made by an earlier release they create nothing and are recorded, which adopts the
+  deployment as it is, data untouched (the baseline).
+- ``clickhouse_ddl/views/*.sql`` are ``CREATE OR REPLACE VIEW`` and re-applied, in file order,
+  whenever their checksum differs from the one recorded (Flyway's repeatable migrations).
+
+``pending`` is the cheap check a step makes (two small reads); ``migrate`` applies what is
+pending. With ``ADTECH_CLICKHOUSE_CLUSTER`` set, every statement runs in its ON CLUSTER form
+(``cluster_ddl``), the bookkeeping table included.
+
+Two migrations at once: on the embedded engine the session's file lock serializes them, and
+the second finds nothing pending. On a server ClickHouse has no transactional DDL and no
+lock; ``adtech migrate`` holds a Postgres advisory lock around it (``migrations.py``), so
+migrations of one deployment (sharing a source) take turns, and steps on a server never
+migrate (they fail asking for ``adtech migrate``). Versions should still be idempotent
+statements (``IF NOT EXISTS``), so that a migration interrupted between its DDL and its record
+can simply run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib.resources.abc import Traversable
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from adtech_assets.cluster_ddl import deployment_cluster, on_cluster
+from adtech_assets.errors import AdtechError
+from adtech_assets.sql_files import CLICKHOUSE_DIR, split_statements, sql_files
+
+if TYPE_CHECKING:
+    from adtech_assets.resources.clickhouse import ClickHouseSession
+
+BOOKKEEPING = "schema_migrations"
+SCHEMA, VIEW = "schema", "view"
+_NAME = re.compile(r"^V(\d+)__(\w+)\.sql$")
+
+
+@dataclass(frozen=True)
+class SchemaStep:
+    """One versioned schema file, or one view file."""
+
+    kind: str  # SCHEMA or VIEW
+    version: int  # 0 for a view
+    name: str
+    path: str  # for messages: clickhouse_ddl/schema/V1__database.sql
+    statements: tuple[str, ...]
+
+    @property
+    def checksum(self) -> str:
+        """Of the statements as applied: comment lines and blank space around them do not count."""
+        return hashlib.sha256("\n;\n".join(self.statements).encode()).hexdigest()
+
+    @property
+    def label(self) -> str:
+        return f"V{self.version}__{self.name}" if self.kind == SCHEMA else f"view {self.name}"
+
+
+def versioned_files(folder: Traversable) -> list[tuple[int, str, Traversable]]:
+    """``V<n>__<name>.sql`` in ``folder`` as (version, name, file), by version (V10 after V9)."""
+    found = []
+    for path in sql_files(folder):
+        match = _NAME.match(path.name)
+        if not match:
+            raise AdtechError(f"clickhouse_ddl/schema/{path.name} is not named V<version>__<name>.sql: rename it")
+        found.append((int(match[1]), match[2], path))
+    found.sort(key=lambda item: item[0])
+    versions = [version for version, _, _ in found]
+    if len(set(versions)) != len(versions):
+        raise AdtechError(f"two files in clickhouse_ddl/schema share a version ({versions}): renumber one")
+    return found
+
+
+def schema_steps(ddl_dir: Traversable = CLICKHOUSE_DIR) -> tuple[SchemaStep, ...]:
+    """Every versioned file by version, then every view file by name, as this code has them
+    (read each time: a few small files, and a test may edit a copy between two calls)."""
+    steps = [
+        SchemaStep(SCHEMA, version, name, f"clickhouse_ddl/schema/{path.name}", tuple(split_statements(path.read_text())))
+        for version, name, path in versioned_files(ddl_dir / "schema")
+    ]
+    steps += [
+        SchemaStep(VIEW, 0, path.name.removesuffix(".sql"), f"clickhouse_ddl/views/{path.name}",
+                   tuple(split_statements(path.read_text())))
+        for path in sql_files(ddl_dir / "views")
+    ]
+    return tuple(steps)
+
+
+def schema_digest(ddl_dir: Traversable = CLICKHOUSE_DIR) -> str:
+    """One checksum of the whole schema this code expects."""
+    return hashlib.sha256(" ".join(s.checksum for s in schema_steps(ddl_dir)).encode()).hexdigest()
+
+
+def recorded(ch: ClickHouseSession) -> dict[tuple[str, int, str], str] | None:
+    """(kind, version, name) -> checksum, as recorded; None before the first migration."""
+    if not ch.scalar("state/table_exists", table=BOOKKEEPING):
+        return None
+    return {(r["kind"], r["version"], r["name"]): r["checksum"]
+            for r in ch.query_arrow(f"state/{BOOKKEEPING}").to_pylist()}
+
+
+def pending(ch: ClickHouseSession, ddl_dir: Traversable = CLICKHOUSE_DIR) -> list[SchemaStep]:
+    """What ``migrate`` would apply. Refuses (AdtechError) when an applied version's file was
+    edited since, or when ClickHouse holds versions that this code does not know (a newer
+    release migrated it)."""
+    steps = schema_steps(ddl_dir)
+    done = recorded(ch)
+    if done is None:
+        return list(steps)
+    todo = []
+    for step in steps:
+        checksum = done.get((step.kind, step.version, step.name))
+        if checksum == step.checksum:
+            continue
+        if checksum is not None and step.kind == SCHEMA:
+            raise AdtechError(
+                f"{step.path} was edited after it was applied to {ch.target.describe()}: restore it "
+                f"and put the change in a new version, V{max(s.version for s in steps) + 1}__<name>.sql"
+            )
+        todo.append(step)
+    known = max((s.version for s in steps if s.kind == SCHEMA), default=0)
+    newer = sorted(v for kind, v, _ in done if kind == SCHEMA and v > known)
+    if newer:
+        raise AdtechError(
+            f"the ClickHouse schema of {ch.target.describe()} is at V{newer[-1]}, newer than this "
+            f"release of adtech knows (V{known}): upgrade adtech"
+        )
+    return todo
+
+
+@dataclass(frozen=True)
+class SchemaChanges:
+    applied: list[SchemaStep]
+    adopted: bool  # the tables existed before anything was recorded: an earlier release's
+
+    @property
+    def labels(self) -> list[str]:
+        return [step.label for step in self.applied]
+
+
+def migrate(ch: ClickHouseSession, ddl_dir: Traversable = CLICKHOUSE_DIR) -> SchemaChanges:
+    """Apply the pending versions and the changed views, each recorded after its statements ran."""
+    cluster = deployment_cluster(ch.target)
+    first = recorded(ch) is None
+    adopted = first and bool(ch.scalar("state/table_exists", table="fact_impressions"))
+    if first:
+        for statement in split_statements((ddl_dir / f"{BOOKKEEPING}.sql").read_text()):
+            _run(ch, statement, cluster)
+    applied = []
+    for step in pending(ch, ddl_dir):
+        for statement in step.statements:
+            _run(ch, statement, cluster)
+        ch.insert_arrow(BOOKKEEPING, pa.table({
+            "kind": pa.array([step.kind]), "version": pa.array([step.version], pa.uint32()),
+            "name": pa.array([step.name]), "checksum": pa.array([step.checksum]),
+        }))
+        applied.append(step)
+    return SchemaChanges(applied, adopted)
+
+
+def _run(ch: ClickHouseSession, statement: str, cluster: str | None) -> None:
+    for ddl in on_cluster(statement, cluster):
+        ch.client.command(ddl)

@@ -1,0 +1,1 @@
+SELECT count() FROM system.tables WHERE database = 'analytics' AND name = {table:String}
