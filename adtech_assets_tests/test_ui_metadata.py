@@ -208,8 +208,9 @@ def test_sensor_observes_the_sources_with_its_tick_and_not_when_idle(resources, 
     seed(postgres)
 
     def tick(cursor):
-        context = build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
-        return postgres_changes.evaluate_tick(context)
+        # `with`: the context releases the resources it entered (the ClickHouse one is a generator)
+        with build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs) as context:
+            return postgres_changes.evaluate_tick(context)
 
     first = tick(None)
     observed = {e.asset_key: e for e in first.asset_events}
