@@ -30,10 +30,12 @@ def main() -> None:
     instance = DagsterInstance.ephemeral()
 
     def tick(cursor):
-        context = build_sensor_context(instance=instance, cursor=cursor, resources={"postgres": postgres, "clickhouse": clickhouse}, definitions=defs)
-        started = time.perf_counter()
-        result = postgres_changes.evaluate_tick(context)
-        return time.perf_counter() - started, result
+        # `with`: the ClickHouse resource is a generator (it keeps the engine open for a run)
+        with build_sensor_context(instance=instance, cursor=cursor, resources={"postgres": postgres, "clickhouse": clickhouse},
+                                  definitions=defs) as context:
+            started = time.perf_counter()
+            result = postgres_changes.evaluate_tick(context)
+            return time.perf_counter() - started, result
 
     _, result = tick(None)
     cursor = result.cursor
