@@ -29,7 +29,7 @@ from dagster import (
 
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
 from adtech_assets.errors import AdtechError
-from adtech_assets.partitions import day_ranges, partition_range_tags
+from adtech_assets.partitions import partition_range_tags
 from adtech_assets.planner import DAILY_TABLES, plan_pass
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.run_liveness import fail_dead_runs, worker_tags
@@ -153,11 +153,11 @@ def run_sync(
     if plan.dims_changed:
         say(f"dims: {', '.join(plan.dims_changed)} differ from Postgres")
         run(AssetSelection.groups("dims"))
-    for first, last in day_ranges(plan.days):
+    for first, last, assets in plan.load_ranges():
         days = (last - first).days + 1
-        say(f"facts: loading {first} .. {last} ({days} day(s)): {plan.reasons[first]}"
-            + (f", and {days - 1} more" if days > 1 else ""))
-        run(AssetSelection.groups("facts", "rollups"), **partition_range_tags(first, last))
+        say(f"facts: loading {first} .. {last} ({days} day(s), {', '.join(k.path[-1] for k in assets)}): "
+            f"{plan.reasons[first]}" + (f", and {days - 1} more" if days > 1 else ""))
+        run(AssetSelection.assets(*assets), **partition_range_tags(first, last))
     if report.failed_checks or report.errors:
         say("kpis: not refreshed, a check or a step failed")
         return report
