@@ -30,7 +30,7 @@ telemetry/welcome banner, or a Python traceback; and the demo's last lines say h
 how to stop the embedded Postgres it leaves running.
 
 The whole run (a fresh virtual environment, the demo's 1M impressions, the UI started once, the
-CI block, the queries) takes about two minutes here; it runs once for the module.
+CI block, the queries) takes two to three minutes here, as one test.
 """
 
 from __future__ import annotations
@@ -47,11 +47,8 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pytest
 
 from adtech_assets.resources.embedded_postgres import stop_embedded_postgres
 from adtech_assets.settings import PROJECT_ROOT
@@ -262,11 +259,8 @@ def _serve_and_stop(command: Command, env: dict[str, str], log: Path) -> Outcome
         outcome.output = log.read_text(errors="replace")
 
 
-@pytest.fixture(scope="module")
-def readme_run() -> Iterator[list[Outcome]]:
-    """Every documented command, run once, in a temporary copy of the repository."""
-    assert shutil.which("uv"), "uv is not on PATH: the README's commands start with `uv run`"
-    workdir = Path(tempfile.mkdtemp(prefix="adtech-readme-"))  # not under pytest's basetemp: see conftest
+def run_documented_commands(workdir: Path) -> list[Outcome]:
+    """Every documented command, run once, in a temporary copy of the repository under ``workdir``."""
     root = workdir / "repo"
     shutil.copytree(PROJECT_ROOT, root, ignore=COPY_IGNORE, symlinks=True)
     outcomes: list[Outcome] = []
@@ -289,12 +283,11 @@ def readme_run() -> Iterator[list[Outcome]]:
                 outcome.notes.append(f"{time.monotonic() - started:.1f} s")
                 outcomes.append(outcome)
                 print(f"[{outcome.returncode}] {document}: {command.text[:100]}  ({'; '.join(outcome.notes)})")
-        yield outcomes
     finally:
         with warnings.catch_warnings():  # platformdirs, imported by embedded_postgres, on XDG_RUNTIME_DIR
             warnings.simplefilter("ignore")
             stop_embedded_postgres(root / ".data")  # the docs' last commands restart it (dg launch)
-        shutil.rmtree(workdir, ignore_errors=True)
+    return outcomes
 
 
 def test_the_skip_rules_skip_exactly_the_listed_commands():
@@ -308,41 +301,55 @@ def test_the_skip_rules_skip_exactly_the_listed_commands():
     assert not any("uv run pytest" in text for text in ran), "the test suite would run itself"
 
 
-def test_every_command_runs_as_printed(readme_run):
-    failures = [o for o in readme_run if o.returncode not in (None, 0)]
-    assert not failures, "\n\n".join(
-        f"{o.command.document}: {o.command.text}\nexit {o.returncode} ({'; '.join(o.notes)})\n{o.tail()}"
-        for o in failures)
-    assert sum(o.returncode == 0 for o in readme_run) >= 10
+def test_every_command_runs_as_printed():
+    """One test, not one per promise over a shared fixture: pytest-xdist would run a module-scoped
+    fixture once per worker, i.e. the whole sequence several times at once."""
+    assert shutil.which("uv"), "uv is not on PATH: the README's commands start with `uv run`"
+    workdir = Path(tempfile.mkdtemp(prefix="adtech-readme-"))  # not under pytest's basetemp: see conftest
+    try:
+        outcomes = run_documented_commands(workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    ran = [o for o in outcomes if o.returncode is not None]
+    problems = []
 
+    # every command that ran exited 0
+    for o in ran:
+        if o.returncode != 0:
+            problems.append(f"{o.command.document}: {o.command.text}\nexit {o.returncode} "
+                            f"({'; '.join(o.notes)})\n{o.tail()}")
+    assert len(ran) >= 10, [o.command.text for o in ran]
 
-def test_no_command_prints_warnings_banners_or_tracebacks(readme_run):
-    noisy = [(o.command.text, what) for o in readme_run if o.returncode is not None
-             for what, text in NOISE.items() if text in o.output]
-    assert not noisy, noisy
+    # none printed a beta/superseded warning, Dagster's banner or a traceback
+    for o in ran:
+        for what, text in NOISE.items():
+            if text in o.output:
+                problems.append(f"{o.command.text} printed {what}:\n{o.tail()}")
 
-
-def test_the_ui_command_served_the_code_location_and_stopped_on_ctrl_c(readme_run):
-    ui = [o for o in readme_run if UI_COMMAND.search(o.command.text) and o.returncode is not None]
+    # the UI command served the code location and stopped on Ctrl-C
+    ui = [o for o in ran if UI_COMMAND.search(o.command.text)]
     assert ui, "the UI command ran"
-    for outcome in ui:
-        assert any(note.startswith("served adtech_assets") for note in outcome.notes), outcome.notes
-        assert "stopped by SIGINT" in outcome.notes, outcome.notes
+    for o in ui:
+        if not any(note.startswith("served adtech_assets") for note in o.notes) or "stopped by SIGINT" not in o.notes:
+            problems.append(f"the UI command: {o.notes}\n{o.tail()}")
 
-
-def test_the_demo_ends_with_how_to_query_and_how_to_stop(readme_run):
-    demo = next(o for o in readme_run if o.command.text.startswith("uv run adtech demo"))
+    # the demo ends with how to open the UI, query and stop (not "Query:" for adtech sync)
+    demo = next(o for o in ran if o.command.text.startswith("uv run adtech demo"))
     last = demo.output.strip().splitlines()[-5:]
-    assert any(line.startswith("Open the UI:") and "uv run dg dev" in line for line in last), last
-    assert any(line.startswith("Query the KPIs:") and "uv run adtech query" in line for line in last), last
-    assert any(line.startswith("Stop Postgres:") and "uv run adtech stop" in line for line in last), last
-    assert not any(line.startswith("Query:") and "adtech sync" in line for line in last), last
-    stop = next(o for o in readme_run if o.command.text == "uv run adtech stop")
-    assert "stopped the embedded Postgres" in stop.output, stop.output
+    for label, command in (("Open the UI:", "uv run dg dev"), ("Query the KPIs:", "uv run adtech query"),
+                           ("Stop Postgres:", "uv run adtech stop")):
+        if not any(line.startswith(label) and command in line for line in last):
+            problems.append(f"the demo's last lines lack {label} {command}: {last}")
+    if any(line.startswith("Query:") and "adtech sync" in line for line in last):
+        problems.append(f"the demo still labels adtech sync as Query: {last}")
+    stop = next(o for o in ran if o.command.text == "uv run adtech stop")
+    if "stopped the embedded Postgres" not in stop.output:
+        problems.append(f"adtech stop after the demo: {stop.output}")
 
+    # the CI block's report found the runs the block recorded (and the demo's, same DAGSTER_HOME)
+    report = next(o for o in ran if "adtech_assets.ci_report" in o.command.text)
+    if not (re.search(r"ci_report: \d+ run\(s\), 0 failure\(s\)", report.output)
+            and len(re.findall(r"^run \w{8} \S+ SUCCESS$", report.output, flags=re.M)) >= 2):
+        problems.append(f"ci_report:\n{report.output}")
 
-def test_ci_block_reports_every_run_it_recorded(readme_run):
-    report = next(o for o in readme_run if "adtech_assets.ci_report" in o.command.text)
-    assert re.search(r"ci_report: \d+ run\(s\), 0 failure\(s\)", report.output), report.output
-    # the two dg launch runs at least (and the demo's, recorded in the same DAGSTER_HOME)
-    assert len(re.findall(r"^run \w{8} \S+ SUCCESS$", report.output, flags=re.M)) >= 2, report.output
+    assert not problems, "\n\n".join(problems)
