@@ -22,7 +22,15 @@ from adtech_assets.errors import AdtechError
 DAGSTER_HOME = "DAGSTER_HOME"
 # What adtech writes into a dagster.yaml it creates (or finds empty): Dagster would otherwise
 # print its telemetry notice and welcome banner in the first command of every new home.
-INSTANCE_YAML = "# Dagster instance settings (https://docs.dagster.io/deployment/oss/dagster-yaml)\ntelemetry:\n  enabled: false\n"
+# A new instance's settings: no telemetry (no banner), and the daemon's run queue looks every
+# second instead of every 5 (a sensor's run starts sooner: part of the freshness of the KPIs).
+INSTANCE_YAML = """\
+# Dagster instance settings (https://docs.dagster.io/deployment/oss/dagster-yaml)
+telemetry:
+  enabled: false
+run_queue:
+  dequeue_interval_seconds: 1
+"""
 
 
 def say(message: str) -> None:
