@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Seed a fresh database, materialize the dims and a range of fact days through the Dagster CLI,
-# then fail if any asset check failed (dagster asset materialize runs them with the assets).
+# as the README's CI block does, then fail if any asset check failed (dg launch runs them with
+# the assets).
 set -euo pipefail
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export ADTECH_DATA_DIR="$work/data" DAGSTER_HOME="$work/dagster"
-mkdir -p "$DAGSTER_HOME" && touch "$DAGSTER_HOME/dagster.yaml"
+mkdir -p "$DAGSTER_HOME" && printf 'telemetry:\n  enabled: false\n' > "$DAGSTER_HOME/dagster.yaml"
 if [ -n "${ADTECH_TEST_PG_URL:-}" ]; then
     db="adtech_ci_$$"
     psql "$ADTECH_TEST_PG_URL" -qc "CREATE DATABASE $db"
@@ -16,7 +17,6 @@ uv run adtech migrate
 uv run adtech seed batch --impressions 50000 --days 5 --seed 0.5
 first=$(date -u -d '5 days ago' +%F)
 last=$(date -u +%F)
-uv run dagster asset materialize -m adtech_assets.definitions --select 'group:dims'
-uv run dagster asset materialize -m adtech_assets.definitions --select 'group:facts or group:rollups' \
-    --partition-range "$first...$last"
+uv run dg launch --assets 'group:dims'
+uv run dg launch --assets 'group:facts or group:rollups' --partition-range "$first...$last"
 uv run python -m adtech_assets.ci_report

@@ -1,4 +1,4 @@
-"""The ``adtech`` command: migrate, seed, sync and demo.
+"""The ``adtech`` command: migrate, seed, sync, demo, query and stop.
 
 Problems the user can fix (config, reachability, credentials) print as one line on stderr
 and exit 2; a failed check exits 1.
@@ -20,6 +20,17 @@ from pathlib import Path
 from adtech_assets.errors import AdtechError
 
 DAGSTER_HOME = "DAGSTER_HOME"
+# What adtech writes into a dagster.yaml it creates (or finds empty): Dagster would otherwise
+# print its telemetry notice and welcome banner in the first command of every new home.
+# A new instance's settings: no telemetry (no banner), and the daemon's run queue looks every
+# second instead of every 5 (a sensor's run starts sooner: part of the freshness of the KPIs).
+INSTANCE_YAML = """\
+# Dagster instance settings (https://docs.dagster.io/deployment/oss/dagster-yaml)
+telemetry:
+  enabled: false
+run_queue:
+  dequeue_interval_seconds: 1
+"""
 
 
 def say(message: str) -> None:
@@ -34,13 +45,16 @@ def _resources() -> dict:
 
 
 def dagster_home() -> Path:
-    """``$DAGSTER_HOME``, or ``<data dir>/dagster`` so that runs keep their history anyway."""
+    """``$DAGSTER_HOME``, or ``<data dir>/dagster`` so that runs keep their history anyway.
+    A ``dagster.yaml`` there is kept as it is; a missing or empty one gets ``INSTANCE_YAML``."""
     from adtech_assets.settings import DATA_DIR, data_dir
 
     home = Path(os.environ.get(DAGSTER_HOME) or data_dir() / "dagster").resolve()
     try:
         home.mkdir(parents=True, exist_ok=True)
-        (home / "dagster.yaml").touch(exist_ok=True)
+        instance_yaml = home / "dagster.yaml"
+        if not instance_yaml.exists() or not instance_yaml.read_text().strip():
+            instance_yaml.write_text(INSTANCE_YAML)
         (home / ".adtech-instance.lock").touch(exist_ok=True)
     except OSError as exc:  # PermissionError, NotADirectoryError (a file on the way), read-only, full
         setting = (f"set {DAGSTER_HOME} to a writable folder" if os.environ.get(DAGSTER_HOME) else
@@ -163,6 +177,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_query(args: argparse.Namespace) -> int:
+    from adtech_assets.query import print_table, read_query, write_csv
+
+    frame = read_query(_resources()["clickhouse"], args.sql)
+    if args.format == "csv":
+        write_csv(frame)
+    else:
+        print_table(frame)
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from adtech_assets.resources.embedded_postgres import stop_embedded_postgres
+    from adtech_assets.settings import PG_URL, data_dir
+
+    folder = data_dir()
+    if stop_embedded_postgres(folder):
+        say(f"stopped the embedded Postgres in {folder / 'postgres'} (its data stays; the next adtech "
+            "command or the UI starts it again)")
+    else:
+        say(f"no embedded Postgres is running in {folder / 'postgres'}: nothing to stop")
+    if os.environ.get(PG_URL):
+        say(f"{PG_URL} is set: adtech uses that server and never starts or stops it")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adtech", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="migrate, seed if empty, sync and print the KPIs (embedded engines)")
     sample_options(demo, impressions=1_000_000)
     demo.set_defaults(func=cmd_demo)
+
+    query = sub.add_parser("query", help="run one read-only SQL statement on ClickHouse (waits its turn on the embedded engine)")
+    query.add_argument("sql", help='e.g. "SELECT * FROM analytics.mv_campaign_ctr ORDER BY ctr DESC LIMIT 5"')
+    query.add_argument("--format", choices=["table", "csv"], default="table",
+                       help="table (default): aligned columns and a row count; csv: a header line, then rows")
+    query.set_defaults(func=cmd_query)
+
+    sub.add_parser("stop", help="stop the embedded Postgres under the data directory, if it runs").set_defaults(func=cmd_stop)
     return parser
 
 

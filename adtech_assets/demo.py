@@ -27,14 +27,32 @@ def print_kpis(clickhouse: ClickHouseResource, limit: int = 8) -> None:
 
 
 def where_things_live(resources: dict, dagster_home: str) -> None:
+    """Where the data is, and the commands to go on with, each runnable as printed (in the
+    repository). The embedded Postgres keeps running after the demo (the UI and later commands
+    share it): the last line says how to stop it."""
+    import os
+    import shlex
+
     from adtech_assets.redaction import redact_conninfo
+    from adtech_assets.settings import CLICKHOUSE_URL, DATA_DIR, PG_URL
 
     pg_url = redact_conninfo(resources["postgres"].resolved_url())
-    print(
-        "\nWhere things live:\n"
-        f"  Postgres (source):   {pg_url}\n"
-        f"  ClickHouse (target): {resources['clickhouse'].target.describe()}, database analytics\n"
-        f"  Dagster run history: {dagster_home}\n"
-        f"\nOpen the UI:  DAGSTER_HOME={dagster_home} uv run dagster dev   then http://127.0.0.1:3000\n"
-        "Query:        uv run adtech sync   (another incremental pass) / see README 'Example queries'"
-    )
+    # what the commands below need to find the same data; URLs are never printed (secrets)
+    env = f"{DATA_DIR}={shlex.quote(os.environ[DATA_DIR])} " if os.environ.get(DATA_DIR) else ""
+    servers = [name for name in (PG_URL, CLICKHOUSE_URL) if os.environ.get(name)]
+    lines = [
+        "\nWhere things live:",
+        f"  Postgres (source):   {pg_url}",
+        f"  ClickHouse (target): {resources['clickhouse'].target.describe()}, database analytics",
+        f"  Dagster run history: {dagster_home}",
+        "",
+        f"Open the UI:     {env}DAGSTER_HOME={shlex.quote(dagster_home)} uv run dg dev   then http://127.0.0.1:3000",
+        f"Query the KPIs:  {env}uv run adtech query \"SELECT * FROM analytics.mv_campaign_ctr ORDER BY ctr DESC LIMIT 5\"",
+        f"Sync again:      {env}uv run adtech sync   (one incremental pass: what changed in Postgres since)",
+    ]
+    if servers:
+        lines.append(f"                 (with the same {' and '.join(servers)} set)")
+    if resources["postgres"].url is None:
+        lines.append(f"Stop Postgres:   {env}uv run adtech stop   (the embedded Postgres keeps running "
+                     "in the background until then)")
+    print("\n".join(lines))

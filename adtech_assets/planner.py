@@ -15,26 +15,29 @@ The sensor, the schedules, the reconciliation sweep and ``adtech sync`` all plan
    first pass and when asked (``full``): every day's fingerprint in Postgres compared with the
    manifest (one scan of the table, so it is gated);
 5. **dims**: the whole (small) source tables compared with ClickHouse;
-6. the days found are marked pending in ClickHouse *before* the cursor advances; a day stays
-   pending until a load that began after it was marked has been recorded for every daily
-   table, so a run that fails or dies leaves its days to the next pass, whoever makes it.
+6. what was found is marked pending in ClickHouse, per daily table and day, *before* the
+   cursor advances; it stays pending until a load of that table that began after the mark has
+   been recorded, so a run that fails or dies leaves it to the next pass, whoever makes it. A
+   fact day's rollup day is marked with it.
 
-The plan is the pending days inside the partitions (days outside stay pending until the
-partitions reach them) and whether the dims differ.
+The plan is the pending days inside the partitions with the tables each must reload (days
+outside stay pending until the partitions reach them) and whether the dims differ.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import psycopg
+from dagster import AssetKey
 
 from adtech_assets.assets.dims import DIMS, dimension_changes
 from adtech_assets.assets.sources import Counters, read_counters
 from adtech_assets.assets.facts import FACTS
-from adtech_assets.assets.rollups import ROLLUP_TABLE
+from adtech_assets.assets.rollups import ROLLUP_KEY, ROLLUP_TABLE
 from adtech_assets.change_detection import ChangeCursor, advance, changed_days_since, take_snapshot
 from adtech_assets.fingerprints import (
     FACT_COLUMNS,
@@ -44,13 +47,14 @@ from adtech_assets.fingerprints import (
     postgres_day_fingerprints,
     rollup_day_fingerprints,
 )
-from adtech_assets.partitions import partition_window
+from adtech_assets.partitions import day_ranges, days_between, partition_window
 from adtech_assets.resources import PostgresResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
 from adtech_assets.state import (
     Manifest,
     clickhouse_now,
     drop_stale_staging,
+    Found,
     mark_pending,
     parts_signatures,
     pending_days,
@@ -61,6 +65,7 @@ from adtech_assets.state import (
 )
 
 DAILY_TABLES = (*(spec.table for spec in FACTS), ROLLUP_TABLE)
+DAILY_ASSETS = {**{spec.table: spec.key for spec in FACTS}, ROLLUP_TABLE: ROLLUP_KEY}
 # A fingerprint pass covers every day Postgres can hold, so that days outside the partitions
 # (before the start, in the future) are pending until the partitions reach them.
 EVERY_DAY = (date(1, 1, 1), date(9999, 12, 31))
@@ -96,7 +101,8 @@ class PassPlan:
     days: list[date]  # pending days inside the partitions: reload facts and rollup
     outside_partitions: list[date]  # pending days no partition holds yet
     reasons: dict[date, str]  # why each pending day is pending
-    found: dict[date, str]  # what this pass found (a subset of the pending days)
+    tables: dict[date, tuple[str, ...]]  # which daily tables each pending day must reload
+    found: Found  # what this pass found (a subset of what is pending)
     dims_changed: list[str]  # dims whose ClickHouse table differs from the source
     fingerprinted: bool  # whether Postgres was fingerprinted in this pass
     fingerprint_owed: bool  # a fingerprint pass is due but was not allowed (rate limit)
@@ -107,6 +113,19 @@ class PassPlan:
     def idle(self) -> bool:
         return not self.days and not self.dims_changed
 
+    def load_ranges(self, days: Iterable[date] | None = None) -> list[tuple[date, date, list[AssetKey]]]:
+        """Runs for the pending ``days`` (default: all of them): ranges of consecutive days
+        that reload the same tables, with those tables' asset keys."""
+        ranges: list[tuple[date, date, list[AssetKey]]] = []
+        for first, last in day_ranges(self.days if days is None else days):
+            for day in days_between(first, last):
+                keys = [DAILY_ASSETS[table] for table in self.tables[day]]
+                if ranges and ranges[-1][2] == keys and ranges[-1][1] == day - timedelta(days=1):
+                    ranges[-1] = (ranges[-1][0], day, keys)
+                else:
+                    ranges.append((day, day, keys))
+        return ranges
+
 
 def _fingerprint_for(table: str):
     """The ClickHouse fingerprint function of a daily table."""
@@ -116,26 +135,32 @@ def _fingerprint_for(table: str):
     return lambda ch, start, end: rollup_day_fingerprints(ch, table, start, end)
 
 
-def _stale_rollups(manifest: Manifest, busy_days: set[date]) -> dict[date, str]:
+def _add(found: Found, table: str, day: date, reason: str) -> None:
+    """``table`` must reload ``day``; a fact day's rollup day with it (it sums the facts)."""
+    for name in (table, ROLLUP_TABLE):
+        found.setdefault((name, day), reason)
+
+
+def _stale_rollups(manifest: Manifest, busy_days: set[date]) -> Found:
     """Rollup days built before their facts' last load began (the facts loaded alone, from the
     UI or a backfill), except days that a run is loading right now. (Load starts, not record
     times: a manifest entry re-recorded after a merge keeps its load's start.)"""
-    found = {}
+    found: Found = {}
     for (table, day), entry in manifest.items():
         if table == ROLLUP_TABLE or day in busy_days:
             continue
         rollup = manifest.get((ROLLUP_TABLE, day))
         if rollup is None or rollup.started_at < entry.started_at:
-            found[day] = f"{ROLLUP_TABLE} {day}: older than {table}"
+            found.setdefault((ROLLUP_TABLE, day), f"{ROLLUP_TABLE} {day}: older than {table}")
     return found
 
 
-def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[date] = frozenset()) -> dict[date, str]:
+def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[date] = frozenset()) -> Found:
     """Days whose ClickHouse content is not what the manifest says was loaded, and rollup days
     older than their facts. Days whose parts changed but whose content did not (merges) get
     their new parts recorded."""
     signatures = parts_signatures(ch, DAILY_TABLES)
-    found: dict[date, str] = _stale_rollups(manifest, busy_days)
+    found = _stale_rollups(manifest, busy_days)
     suspects: dict[str, set[date]] = {}
     for (table, day), signature in signatures.items():
         entry = manifest.get((table, day))
@@ -143,7 +168,7 @@ def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[d
             suspects.setdefault(table, set()).add(day)
     for (table, day), entry in manifest.items():
         if (table, day) not in signatures and entry.rows:
-            found[day] = f"{table} {day}: partition missing in ClickHouse ({entry.rows} rows loaded)"
+            _add(found, table, day, f"{table} {day}: partition missing in ClickHouse ({entry.rows} rows loaded)")
     for table, days in suspects.items():
         width = len(ROLLUP_COLUMNS if table == ROLLUP_TABLE else FACT_COLUMNS)
         live = _fingerprint_for(table)(ch, min(days), max(days) + timedelta(days=1))
@@ -151,12 +176,12 @@ def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[d
         for day in sorted(days):
             fingerprint, entry = live.get(day, Fingerprint.empty(width)), manifest.get((table, day))
             if entry is None:
-                found[day] = f"{table} {day}: {fingerprint.rows} rows that no load recorded"
+                _add(found, table, day, f"{table} {day}: {fingerprint.rows} rows that no load recorded")
             elif not Fingerprint.is_current(entry.fingerprint):
                 unchanged[day] = fingerprint  # recorded by another fingerprint version: re-derived
             elif fingerprint.text != entry.fingerprint:
-                found[day] = (f"{table} {day}: content differs from what was loaded "
-                              f"({fingerprint.rows} rows, {entry.rows} loaded)")
+                _add(found, table, day, f"{table} {day}: content differs from what was loaded "
+                                        f"({fingerprint.rows} rows, {entry.rows} loaded)")
             else:
                 unchanged[day] = fingerprint
         for day, fingerprint in unchanged.items():
@@ -235,12 +260,12 @@ def plan_pass(
                 snapshot, xmax, max_id = take_snapshot(conn, source)
                 if inserted:
                     for day in changed_days_since(conn, source, table_cursor):
-                        found.setdefault(day, f"{source} {day}: new rows")
+                        _add(found, spec.table, day, f"{source} {day}: new rows")
                 if due:
                     first = EVERY_DAY[0] if not lookback_days else end - timedelta(days=lookback_days)
                     differences = _postgres_differences(conn, source, spec.table, manifest, first, EVERY_DAY[1])
                     for day, reason in differences.items():
-                        found.setdefault(day, reason)
+                        _add(found, spec.table, day, reason)
         previous = table_cursor if table_cursor is not None else table_cursor_before
         cursor.changes.tables[source] = advance(previous, snapshot, xmax, max_id)
         if due:
@@ -261,6 +286,7 @@ def plan_pass(
         days=inside,
         outside_partitions=sorted(set(pending) - set(inside)),
         reasons={day: p.reason for day, p in pending.items()},
+        tables={day: p.tables for day, p in pending.items()},
         found=found,
         dims_changed=dims_changed,
         fingerprinted=fingerprinted,

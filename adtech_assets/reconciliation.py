@@ -12,7 +12,7 @@ from dagster import DefaultScheduleStatus, ScheduleEvaluationContext, SkipReason
 
 from adtech_assets.jobs import load_days
 from adtech_assets.resources import ClickHouseResource, PostgresResource
-from adtech_assets.sensors import automated_pass
+from adtech_assets.sensors import automated_pass, day_requests
 from adtech_assets.settings import reconcile_cron, reconcile_lookback_days
 
 
@@ -27,5 +27,4 @@ from adtech_assets.settings import reconcile_cron, reconcile_lookback_days
 def reconcile_schedule(context: ScheduleEvaluationContext, postgres: PostgresResource, clickhouse: ClickHouseResource):
     _, requests = automated_pass(context.instance, postgres, clickhouse, context.log,
                                  full=True, lookback_days=reconcile_lookback_days())
-    days = [r for r in requests if r.job_name == load_days.name]
-    return days or SkipReason("every day equals Postgres")
+    return day_requests(requests) or SkipReason("every day equals Postgres")

@@ -81,6 +81,19 @@ def range_run_request(first: date, last: date, reason: str, assets: list[AssetKe
     return RunRequest(job_name=load_days.name, asset_selection=assets, tags={**tags, **days_tags(first, last)})
 
 
+def day_requests(requests: list[RunRequest]) -> list[RunRequest]:
+    """A schedule's ``load_days`` requests, each with a run key (a schedule that returns several
+    must key them; the key is scoped to the tick): its days and assets."""
+    return [
+        request.with_replaced_attrs(run_key=":".join([
+            request.partition_key or f"{request.tags['dagster/asset_partition_range_start']}"
+                                     f"...{request.tags['dagster/asset_partition_range_end']}",
+            *(key.to_user_string() for key in request.asset_selection or []),
+        ]))
+        for request in requests if request.job_name == load_days.name
+    ]
+
+
 def _run_days(tags: dict[str, str]) -> set[date]:
     if "dagster/partition" in tags:
         return {date.fromisoformat(tags["dagster/partition"])}
@@ -103,7 +116,8 @@ def run_requests(plan: PassPlan, in_flight: list, busy_days: set[date]) -> list[
         requests.append(RunRequest(job_name=refresh_dims_and_kpis.name,
                                    tags={TRIGGER_TAG: f"differ from Postgres: {', '.join(plan.dims_changed)}"}))
     days = [d for d in plan.days if d not in busy_days]
-    requests += [range_run_request(first, last, plan.reasons[first]) for first, last in day_ranges(days)]
+    requests += [range_run_request(first, last, plan.reasons[first], assets)
+                 for first, last, assets in plan.load_ranges(days)]
     return requests
 
 
@@ -275,8 +289,7 @@ def _scheduled_sync_defs() -> list:
     )
     def scheduled_sync(context: ScheduleEvaluationContext, postgres: PostgresResource, clickhouse: ClickHouseResource):
         _, requests = automated_pass(context.instance, postgres, clickhouse, context.log)
-        days = [r for r in requests if r.job_name == load_days.name]
-        return days or SkipReason("no fact day differs from Postgres")
+        return day_requests(requests) or SkipReason("no fact day differs from Postgres")
 
     scheduled_dims = ScheduleDefinition(
         name="scheduled_dims",

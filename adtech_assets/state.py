@@ -76,32 +76,45 @@ def record_loads(
     }))
 
 
-def mark_pending(ch: ClickHouseSession, reasons: Mapping[date, str], since: datetime) -> None:
-    if not reasons:
+Found = dict[tuple[str, date], str]  # (daily table, day) -> why it must be reloaded
+
+
+def mark_pending(ch: ClickHouseSession, found: Mapping[tuple[str, date], str], since: datetime) -> None:
+    if not found:
         return
-    days = sorted(reasons)
-    ch.insert_arrow("pending_days", pa.table({
-        "day": pa.array(days, pa.date32()),
-        "since": pa.array([since] * len(days), pa.timestamp("us", tz="UTC")),
-        "reason": pa.array([reasons[d] for d in days], pa.string()),
+    keys = sorted(found)
+    ch.insert_arrow("pending_loads", pa.table({
+        "table_name": pa.array([table for table, _ in keys], pa.string()),
+        "day": pa.array([day for _, day in keys], pa.date32()),
+        "since": pa.array([since] * len(keys), pa.timestamp("us", tz="UTC")),
+        "reason": pa.array([found[k] for k in keys], pa.string()),
     }))
 
 
 @dataclass(frozen=True)
 class Pending:
     reason: str
-    since: datetime
+    since: datetime  # the oldest unresolved mark of the day
+    tables: tuple[str, ...]  # the daily tables to reload, in load order
 
 
 def pending_days(ch: ClickHouseSession, daily_tables: Iterable[str]) -> dict[date, Pending]:
-    """Days marked pending that some daily table has not been reloaded for since."""
+    """Days with a daily table marked pending and not reloaded since the mark (a mark without
+    a table, from before V10, holds for every table)."""
     manifest = read_manifest(ch)
     tables = list(daily_tables)
-    pending = {}
+    marks: dict[date, dict[str, tuple[datetime, str]]] = {}
     for row in ch.query_arrow("state/pending_days").to_pylist():
-        entries = [manifest.get((table, row["day"])) for table in tables]
-        if any(entry is None or entry.started_at < row["since"] for entry in entries):
-            pending[row["day"]] = Pending(row["reason"], row["since"])
+        for table in [row["table_name"]] if row["table_name"] else tables:
+            entry = manifest.get((table, row["day"]))
+            if entry is None or entry.started_at < row["since"]:
+                marked = marks.setdefault(row["day"], {})
+                if table not in marked or row["since"] < marked[table][0]:
+                    marked[table] = (row["since"], row["reason"])
+    pending = {}
+    for day, marked in marks.items():
+        since, reason = min(marked.values())
+        pending[day] = Pending(reason, since, tuple(t for t in tables if t in marked))
     return pending
 
 

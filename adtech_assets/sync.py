@@ -24,13 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
+from dagster import AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
 
 from adtech_assets.assets.sources import source_observations
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
 from adtech_assets.errors import AdtechError
 from adtech_assets.jobs import TRIGGER_TAG, days_tags, jobs, load_days, refresh_kpis, sync_dims
-from adtech_assets.partitions import day_ranges
 from adtech_assets.planner import DAILY_TABLES, plan_pass
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.run_liveness import fail_dead_runs, worker_tags
@@ -137,9 +136,11 @@ def run_sync(
 
     definitions = Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=jobs, resources=resources)
 
-    def run(job_name: str, tags: dict[str, str] | None = None) -> ExecuteInProcessResult:
+    def run(job_name: str, tags: dict[str, str] | None = None, assets: list[AssetKey] | None = None
+            ) -> ExecuteInProcessResult:
+        """One run of the named job (of only ``assets`` among its assets, with their checks)."""
         result = definitions.resolve_job_def(job_name).execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET,
+            instance=instance, raise_on_error=False, run_config=QUIET, asset_selection=assets,
             tags={TRIGGER_TAG: trigger, **worker_tags(), **(tags or {})},
         )
         _record(report, result, instance)
@@ -162,11 +163,11 @@ def run_sync(
     if plan.dims_changed:
         say(f"dims: {', '.join(plan.dims_changed)} differ from Postgres")
         run(sync_dims.name)
-    for first, last in day_ranges(plan.days):
+    for first, last, assets in plan.load_ranges():
         days = (last - first).days + 1
-        say(f"facts: loading {first} .. {last} ({days} day(s)): {plan.reasons[first]}"
-            + (f", and {days - 1} more" if days > 1 else ""))
-        run(load_days.name, days_tags(first, last))
+        say(f"facts: loading {first} .. {last} ({days} day(s), {', '.join(k.path[-1] for k in assets)}): "
+            f"{plan.reasons[first]}" + (f", and {days - 1} more" if days > 1 else ""))
+        run(load_days.name, days_tags(first, last), assets)
     if report.failed_checks or report.errors:
         say("kpis: not refreshed, a check or a step failed")
         return report

@@ -52,7 +52,7 @@ def test_migrate_is_idempotent_and_creates_every_object(backend):
         assert ch.migrate().applied == []
         names = set(ch.client.query_arrow("SELECT name FROM system.tables WHERE database = 'analytics'")["name"].to_pylist())
     assert {"dim_advertiser", "dim_campaign", "fact_impressions", "fact_clicks", "agg_campaign_daily",
-            "load_state", "load_manifest", "pending_days", "schema_migrations", "mv_campaign_ctr", "mv_daily_performance", "mv_campaign_daily_performance",
+            "load_state", "load_manifest", "pending_days", "pending_loads", "schema_migrations", "mv_campaign_ctr", "mv_daily_performance", "mv_campaign_daily_performance",
             "mv_campaign_efficiency", "mv_advertiser_performance"} <= names
 
 

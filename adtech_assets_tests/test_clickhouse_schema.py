@@ -54,7 +54,7 @@ def test_migrate_on_a_fresh_engine_records_every_version_and_view(clickhouse):
         changes = ch.migrate()
     assert [s.label for s in changes.applied if s.kind == SCHEMA] == [f"V{n}__{name}" for n, name in enumerate(
         ["database", "dim_advertiser", "dim_campaign", "fact_impressions", "fact_clicks", "agg_campaign_daily",
-         "load_state", "load_manifest", "pending_days"], start=1)]
+         "load_state", "load_manifest", "pending_days", "pending_loads"], start=1)]
     assert {s.name for s in changes.applied if s.kind == VIEW} == {
         path.name.removesuffix(".sql") for path in sql_files(CLICKHOUSE_DIR / "views")}
     assert not changes.adopted
@@ -92,10 +92,10 @@ def test_a_new_version_reaches_a_deployment_that_holds_data(clickhouse, ddl_copy
         ch.insert_arrow("fact_clicks", pa.table({"click_id": pa.array([1, 2], pa.int32()),
                                                  "campaign_id": pa.array([7, None], pa.int32()),
                                                  "created_at": pa.array([datetime(2026, 1, 2, 3)] * 2, pa.timestamp("us"))}))
-    (ddl_copy / "schema" / "V10__clicks_source_note.sql").write_text(
+    (ddl_copy / "schema" / "V11__clicks_source_note.sql").write_text(
         "ALTER TABLE analytics.fact_clicks ADD COLUMN IF NOT EXISTS note String DEFAULT 'none';\n")
     with clickhouse.session() as ch:
-        assert ch.migrate(ddl_copy).labels == ["V10__clicks_source_note"]
+        assert ch.migrate(ddl_copy).labels == ["V11__clicks_source_note"]
         assert ch.migrate(ddl_copy).labels == []
     assert ch_query(clickhouse, "SELECT click_id, note FROM analytics.fact_clicks ORDER BY click_id") == [
         {"click_id": 1, "note": "none"}, {"click_id": 2, "note": "none"}]
@@ -110,7 +110,7 @@ def test_an_applied_version_that_was_edited_is_refused(clickhouse, ddl_copy):
         ch.migrate(ddl_copy)
     message = str(raised.value)
     assert "V5__fact_clicks.sql was edited after it was applied" in message
-    assert "new version, V10__<name>.sql" in message
+    assert "new version, V11__<name>.sql" in message
     assert not raised.value.allow_retries
 
 
@@ -118,7 +118,9 @@ def test_a_deployment_made_before_versioning_is_adopted_with_its_data(clickhouse
     # What the releases before versioning did on every step: run each file's statements
     # (CREATE ... IF NOT EXISTS, CREATE OR REPLACE VIEW), recording nothing.
     with clickhouse.session() as ch:
-        for path in [*sql_files(CLICKHOUSE_DIR / "schema"), *sql_files(CLICKHOUSE_DIR / "views")]:
+        before_versioning = [path for path in sql_files(CLICKHOUSE_DIR / "schema")
+                             if int(path.name[1:].split("__")[0]) <= 9]  # V10 came with versioning
+        for path in [*before_versioning, *sql_files(CLICKHOUSE_DIR / "views")]:
             for statement in split_statements(path.read_text()):
                 ch.client.command(statement)
         ch.insert_arrow("fact_impressions", pa.table({
@@ -128,7 +130,9 @@ def test_a_deployment_made_before_versioning_is_adopted_with_its_data(clickhouse
         ch.client.command("INSERT INTO analytics.load_state VALUES ('planner', '{\"kept\": 1}', now64(6))")
         changes = ch.migrate()
     assert changes.adopted
-    assert [s.version for s in changes.applied if s.kind == SCHEMA] == list(range(1, 10))
+    assert [s.version for s in changes.applied if s.kind == SCHEMA] == list(range(1, 11))
+    assert ch_scalar(clickhouse, "SELECT count() FROM system.tables WHERE database = 'analytics' "
+                                 "AND name = 'pending_loads'") == 1
     assert recorded_rows(clickhouse) == expected_rows()
     assert ch_scalar(clickhouse, "SELECT count() FROM analytics.fact_impressions") == 1000
     assert ch_scalar(clickhouse, "SELECT snapshot FROM analytics.load_state FINAL") == '{"kept": 1}'

@@ -250,9 +250,16 @@ def test_facts_loaded_alone_then_one_sync_rebuilds_their_rollup(loaded, postgres
                                     "WHERE created_at::date = %s", (day,))
     materialize_day(loaded, "fact_impressions", day)
     assert kpi_differences(postgres, clickhouse) != {}, "the rollup still holds the old attribution"
-    report = sync_ok(loaded, DagsterInstance.ephemeral())
+    instance = DagsterInstance.ephemeral()
+    report = sync_ok(loaded, instance)
     assert day in report.days_loaded and "older than fact_impressions" in report.reasons[day]
     assert_converged(postgres, clickhouse)
+    # only what differed was reloaded: the rollup day, not the facts loaded just before
+    reloaded = {event.dagster_event.asset_key.path[-1] for run_id in report.run_ids
+                for event in instance.all_logs(run_id) if event.is_dagster_event
+                and event.dagster_event.is_step_materialization}
+    assert reloaded == {"agg_campaign_daily", "mv_campaign_ctr", "mv_daily_performance",
+                        "mv_campaign_daily_performance", "mv_campaign_efficiency", "mv_advertiser_performance"}
 
 
 def test_merges_change_parts_but_a_pass_stays_a_no_op(loaded, postgres, clickhouse):

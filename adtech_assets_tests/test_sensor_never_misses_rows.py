@@ -31,7 +31,7 @@ def _tick(instance, postgres, clickhouse, _cursor=None):
 
 
 def _requested_days(plan) -> set[str]:
-    return {day.isoformat() for day in plan.found}
+    return {day.isoformat() for _, day in plan.found}
 
 
 def _seed_campaign(pg_url: str) -> int:

