@@ -134,12 +134,14 @@ def run_sync(
     for run_id in report.dead_runs:
         say(f"run {run_id} was left STARTED by a process that is gone: marked failed")
 
-    definitions = Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=jobs, resources=resources)
+    definitions: list[Definitions] = []  # built on the first run: an idle pass needs none
 
     def run(job_name: str, tags: dict[str, str] | None = None, assets: list[AssetKey] | None = None
             ) -> ExecuteInProcessResult:
         """One run of the named job (of only ``assets`` among its assets, with their checks)."""
-        result = definitions.resolve_job_def(job_name).execute_in_process(
+        if not definitions:
+            definitions.append(Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=jobs, resources=resources))
+        result = definitions[0].resolve_job_def(job_name).execute_in_process(
             instance=instance, raise_on_error=False, run_config=QUIET, asset_selection=assets,
             tags={TRIGGER_TAG: trigger, **worker_tags(), **(tags or {})},
         )

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg
@@ -181,10 +182,12 @@ def test_resources_built_from_the_environment_do_not_hold_the_values(monkeypatch
     monkeypatch.setenv("ADTECH_PG_URL", "postgresql://adtech:secretpw@db:5432/adtech")
     monkeypatch.setenv("ADTECH_CLICKHOUSE_URL", "http://adtech:secretpw@clickhouse:8123")
     resources = build_resources()
-    initialized = {key: resource.process_config_and_initialize() for key, resource in resources.items()}
-    resolved = resolved_resources()  # what the CLI uses
-    assert resolved["postgres"].url == "postgresql://adtech:secretpw@db:5432/adtech"
-    assert_no_secret(repr(resources), str(resources), repr(initialized), repr(resolved), str(resolved))
+    with ExitStack() as stack:
+        initialized = {key: stack.enter_context(resource.process_config_and_initialize_cm())
+                       for key, resource in resources.items()}
+        resolved = resolved_resources()  # what the CLI uses
+        assert resolved["postgres"].url == "postgresql://adtech:secretpw@db:5432/adtech"
+        assert_no_secret(repr(resources), str(resources), repr(initialized), repr(resolved), str(resolved))
 
 
 @asset
