@@ -75,7 +75,9 @@ SKIPPED = [
     ("docs/deployment.md", "docker compose exec code-location adtech sync"),
     ("docs/deployment.md", "docker compose up -d clickhouse"),
     ("docs/deployment.md", "ADTECH_TEST_CLICKHOUSE_URL="),
-    ("docs/ui.md", "uv run python docs/screenshot_asset_graph.py"),
+    ("docs/ui.md", "uv run python docs/screenshot_asset_graph.py --page graph"),
+    ("docs/ui.md", "uv run python docs/screenshot_asset_graph.py --page kpi"),
+    ("docs/ui.md", "uv run python docs/screenshot_asset_graph.py --page partition"),
 ]
 UI_COMMAND = re.compile(r"\b(dg|dagster) dev\b")
 
