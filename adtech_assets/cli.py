@@ -154,7 +154,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         say(f"Dagster instance: {home}")
         # one ClickHouse session for the whole pass: the embedded engine is opened once
         with resources["clickhouse"].session():
-            report = run_sync(instance, resources, say, full=getattr(args, "full", False))
+            report = run_sync(instance, resources, say, full=getattr(args, "full", False),
+                              trigger=f"adtech {args.command}")
     return _report_sync(report)
 
 
