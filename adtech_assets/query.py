@@ -11,6 +11,7 @@ call; a statement ClickHouse rejects is one line naming ClickHouse's reason.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import TextIO
@@ -21,6 +22,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from adtech_assets.errors import AdtechError
 from adtech_assets.redaction import first_line, redact_text
 from adtech_assets.resources import ClickHouseResource
+from adtech_assets.resources.clickhouse import lock_holder
 
 FORMATS = ("table", "csv")
 # readonly=2: SELECT, SHOW, DESCRIBE, EXPLAIN and SETTINGS are allowed; writes and DDL are refused
@@ -40,9 +42,13 @@ def read_query(clickhouse: ClickHouseResource, statement: str, notice: TextIO = 
     target = clickhouse.target
     timer = None
     if target.is_embedded:
-        timer = threading.Timer(WAIT_NOTICE_SECONDS, lambda: print(
-            f"adtech: waiting for the embedded ClickHouse at {target.embedded_path} (one process at a "
-            "time: a run or a sync is using it); the query runs as soon as it is free", file=notice, flush=True))
+        def waiting() -> None:  # only when another process holds it, not when opening it is slow
+            if lock_holder(target.embedded_path) != os.getpid():
+                print(f"adtech: waiting for the embedded ClickHouse at {target.embedded_path} (one process "
+                      "at a time: a run or a sync is using it); the query runs as soon as it is free",
+                      file=notice, flush=True)
+
+        timer = threading.Timer(WAIT_NOTICE_SECONDS, waiting)
         timer.daemon = True
         timer.start()
     try:

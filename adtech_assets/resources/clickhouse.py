@@ -200,6 +200,15 @@ def _check_not_held_outside(path: Path) -> None:
         os.close(fd)
 
 
+def lock_holder(path: Path) -> int | None:
+    """The pid that last took the embedded engine's lock (it writes itself there on taking it)."""
+    try:
+        text = _lock_file(path).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
 def _acquire_file_lock(path: Path, timeout: float) -> int:
     lock_path = _lock_file(path)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
