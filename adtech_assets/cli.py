@@ -20,10 +20,10 @@ from pathlib import Path
 from adtech_assets.errors import AdtechError
 
 DAGSTER_HOME = "DAGSTER_HOME"
-# What adtech writes into a dagster.yaml it creates (or finds empty): Dagster would otherwise
-# print its telemetry notice and welcome banner in the first command of every new home.
-# A new instance's settings: no telemetry (no banner), and the daemon's run queue looks every
-# second instead of every 5 (a sensor's run starts sooner: part of the freshness of the KPIs).
+# What adtech writes into a dagster.yaml it creates (or finds empty): no telemetry (Dagster would
+# otherwise print its notice and welcome banner in the first command of every new home), and the
+# daemon's run queue looks every second instead of every 5 (a sensor's run starts sooner: part
+# of the freshness of the KPIs).
 INSTANCE_YAML = """\
 # Dagster instance settings (https://docs.dagster.io/deployment/oss/dagster-yaml)
 telemetry:

@@ -1,9 +1,9 @@
 """Sensors and schedules that keep ClickHouse equal to Postgres by themselves.
 
-``postgres_changes`` (running by default, every ``ADTECH_SYNC_INTERVAL_SECONDS``, 30 s): the
+``postgres_changes`` (running by default, every ``ADTECH_SYNC_INTERVAL_SECONDS``, 5 s): the
 planner's pass (``planner``), as run requests: the dims when they differ, and every pending fact
-day not already in a queued or running run, one run per range of consecutive days (facts +
-rollup days, with their checks). An idle tick reads only the Postgres write counters; at least
+day not already in a queued or running run, one run per range of consecutive days that reload
+the same tables (those that differ and their rollup days, with their checks). An idle tick reads only the Postgres write counters; at least
 every ``ADTECH_VERIFY_INTERVAL_SECONDS`` (120 s) it also looks for drift in ClickHouse, and
 fingerprints Postgres when updates or deletes moved the counters (at most that often). The
 cursor store is ClickHouse's, shared with ``adtech sync``; the sensor's own cursor only keeps
@@ -77,19 +77,16 @@ def range_run_request(first: date, last: date, reason: str, assets: list[AssetKe
     tags = {TRIGGER_TAG: reason[:200]}
     if first == last:
         return RunRequest(job_name=load_days.name, asset_selection=assets, partition_key=first.isoformat(),
-                          tags={**tags, DAYS_TAG: first.isoformat()})
+                          tags={**tags, DAYS_TAG: days_tags(first, last)[DAYS_TAG]})
     return RunRequest(job_name=load_days.name, asset_selection=assets, tags={**tags, **days_tags(first, last)})
 
 
 def day_requests(requests: list[RunRequest]) -> list[RunRequest]:
     """A schedule's ``load_days`` requests, each with a run key (a schedule that returns several
-    must key them; the key is scoped to the tick): its days and assets."""
+    must key them; the key is scoped to the tick): its days (``adtech/days``) and assets."""
     return [
-        request.with_replaced_attrs(run_key=":".join([
-            request.partition_key or f"{request.tags['dagster/asset_partition_range_start']}"
-                                     f"...{request.tags['dagster/asset_partition_range_end']}",
-            *(key.to_user_string() for key in request.asset_selection or []),
-        ]))
+        request.with_replaced_attrs(run_key=":".join(
+            [request.tags[DAYS_TAG], *(key.to_user_string() for key in request.asset_selection or [])]))
         for request in requests if request.job_name == load_days.name
     ]
 

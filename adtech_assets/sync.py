@@ -6,8 +6,9 @@
    tables whose write counters moved since their latest observation are observed (row count,
    newest change, data version), recorded in the instance as runless observations;
 3. the dims that differ, as one run of ``sync_dims`` with their checks;
-4. every pending day, as one run of ``load_days`` per range of consecutive days: facts, then
-   their rollup days, with the blocking checks judging those days on their data;
+4. every pending day, as one run of ``load_days`` per range of consecutive days that reload the
+   same tables: the facts that differ, then their rollup days, with the blocking checks judging
+   those days on their data;
 5. the KPI views (``refresh_kpis``), when something was loaded and every check passed.
 
 Runs execute in this process against the given instance, tagged with what launched them
@@ -89,7 +90,8 @@ def _record(report: SyncReport, result: ExecuteInProcessResult, instance: Dagste
         report.errors.append(f"{event.step_key}: {failures[event.step_key]}")
         if error and error.cls_name == AdtechError.__name__ and user and user.description:
             raise AdtechError(user.description)
-    evaluated = {(e.asset_key, e.check_name) for e in result.get_asset_check_evaluations()}
+    evaluations = result.get_asset_check_evaluations()
+    evaluated = {(e.asset_key, e.check_name) for e in evaluations}
     planned_events = instance.get_records_for_run(
         result.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, limit=1000).records
     for event in (record.event_log_entry.dagster_event for record in planned_events):
@@ -98,7 +100,7 @@ def _record(report: SyncReport, result: ExecuteInProcessResult, instance: Dagste
             reason = failures.get(event.step_key) or "not evaluated: a step it depends on failed"
             report.checks.append(CheckOutcome(planned.asset_key.to_user_string(), planned.check_name,
                                               passed=False, metadata={"error": reason}))
-    for evaluation in result.get_asset_check_evaluations():
+    for evaluation in evaluations:
         report.checks.append(
             CheckOutcome(
                 asset=evaluation.asset_key.to_user_string(),

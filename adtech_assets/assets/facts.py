@@ -20,7 +20,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Materiali
 
 from adtech_assets.assets import CLICKHOUSE_ASSET, DAILY
 from adtech_assets.assets.sources import source_key
-from adtech_assets.assets.table_metadata import record_day_metadata
+from adtech_assets.assets.table_metadata import record_day_metadata, table_name
 from adtech_assets.fingerprints import Fingerprint, clickhouse_day_fingerprints
 from adtech_assets.partitions import day_ranges, days_between, run_days
 from adtech_assets.resources import ClickHouseResource, PostgresResource
@@ -148,7 +148,7 @@ def build_fact_asset(spec: FactSpec) -> AssetsDefinition:
         record_day_metadata(context, loaded)
         total = sum(f.rows for f in loaded.values())
         context.log.info(f"{spec.table}: {total} rows over {len(days)} day(s), {min(days)} .. {max(days)}")
-        return MaterializeResult(metadata={"dagster/table_name": f"analytics.{spec.table}"})
+        return MaterializeResult(metadata={"dagster/table_name": table_name(spec.table)})
 
     return _fact
 

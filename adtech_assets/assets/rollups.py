@@ -12,7 +12,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
 
 from adtech_assets.assets import CLICKHOUSE_ASSET, DAILY
 from adtech_assets.assets.facts import FACTS
-from adtech_assets.assets.table_metadata import record_day_metadata
+from adtech_assets.assets.table_metadata import record_day_metadata, table_name
 from adtech_assets.fingerprints import ROLLUP_COLUMNS, Fingerprint, rollup_day_fingerprints, rollup_totals
 from adtech_assets.partitions import day_ranges, days_between, run_days
 from adtech_assets.resources import ClickHouseResource
@@ -57,4 +57,4 @@ def agg_campaign_daily(context: AssetExecutionContext, clickhouse: ClickHouseRes
     record_day_metadata(context, rebuilt, lambda day: {k: rollup_totals(day)[k] for k in ("impressions", "clicks")})
     context.log.info(f"{ROLLUP_TABLE}: {sum(f.rows for f in rebuilt.values())} rows over {len(days)} day(s), "
                      f"{min(days)} .. {max(days)}")
-    return MaterializeResult(metadata={"dagster/table_name": f"analytics.{ROLLUP_TABLE}"})
+    return MaterializeResult(metadata={"dagster/table_name": table_name(ROLLUP_TABLE)})

@@ -18,7 +18,7 @@ import pyarrow as pa
 from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableRecord, TableSchema
 
 from adtech_assets.fingerprints import Fingerprint
-from adtech_assets.resources.clickhouse import ClickHouseSession
+from adtech_assets.resources.clickhouse import DATABASE, ClickHouseSession
 
 PREVIEW_ROWS = 10
 
@@ -31,6 +31,11 @@ def column_schema(ch: ClickHouseSession, table: str) -> TableSchema:
     ])
 
 
+def table_name(table: str) -> MetadataValue:
+    """``dagster/table_name``: where the asset lives, as the UI names it."""
+    return MetadataValue.text(f"{DATABASE}.{table}")
+
+
 def table_metadata(ch: ClickHouseSession, table: str, row_count: int | None = None) -> dict[str, Any]:
     """``dagster/row_count`` (counted unless given) and ``dagster/column_schema`` of a table or view,
     with ``dagster/table_name`` so the UI names where it lives."""
@@ -38,7 +43,7 @@ def table_metadata(ch: ClickHouseSession, table: str, row_count: int | None = No
     return {
         "dagster/row_count": MetadataValue.int(int(rows)),
         "dagster/column_schema": MetadataValue.table_schema(column_schema(ch, table)),
-        "dagster/table_name": MetadataValue.text(f"analytics.{table}"),
+        "dagster/table_name": table_name(table),
     }
 
 

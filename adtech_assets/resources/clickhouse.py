@@ -119,9 +119,6 @@ class ClickHouseSession:
             clickhouse_schema.migrate(self, ddl_dir)
         _schema_current.add(key)
 
-    # The name before the schema was versioned: steps of other branches may still call it.
-    apply_ddl = ensure_schema
-
     @contextmanager
     def staging_table(self, like: str) -> Iterator[str]:
         """A private empty copy of ``like`` to load into before swapping partitions; dropped after."""
