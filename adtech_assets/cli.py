@@ -39,7 +39,7 @@ def say(message: str) -> None:
 
 def _resources() -> dict:
     """The same resources as the code location, with their EnvVars resolved for use here."""
-    from adtech_assets.definitions import resolved_resources
+    from adtech_assets.resources import resolved_resources
 
     return resolved_resources()
 
@@ -146,14 +146,20 @@ def _report_sync(report) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from adtech_assets.sync import run_sync
+    from adtech_assets.resources import preflight
+    from adtech_assets.settings import partitions_start
 
     home = dagster_home()
+    partitions_start()  # a bad ADTECH_PARTITIONS_START is refused before any database is opened
     resources = _resources()
-    with _opened_instance(home) as instance:
-        say(f"Dagster instance: {home}")
-        # one ClickHouse session for the whole pass: the embedded engine is opened once
-        with resources["clickhouse"].session():
+    # One ClickHouse session for the pass (run_sync's nests in it). A setting or database that
+    # cannot work fails here, before the code location and the Dagster instance are loaded.
+    with resources["clickhouse"].session():
+        preflight(resources["postgres"], resources["clickhouse"])
+        from adtech_assets.sync import run_sync
+
+        with _opened_instance(home) as instance:
+            say(f"Dagster instance: {home}")
             report = run_sync(instance, resources, say, full=getattr(args, "full", False),
                               trigger=f"adtech {args.command}")
     return _report_sync(report)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from dagster import Definitions, EnvVar, in_process_executor
+from dagster import Definitions, in_process_executor
 
 from adtech_assets.assets.dims import dim_assets
 from adtech_assets.assets.facts import fact_assets
@@ -19,37 +19,15 @@ from adtech_assets.assets.sources import source_assets
 from adtech_assets.checks import asset_checks
 from adtech_assets.jobs import jobs
 from adtech_assets.reconciliation import reconcile_schedule
-from adtech_assets.resources import ClickHouseResource, PostgresResource
+from adtech_assets.resources import build_resources
 from adtech_assets.sensors import schedules, sensors
-from adtech_assets.settings import CLICKHOUSE_URL, PG_URL, parse_clickhouse_url
-
-
-def _from_env(name: str) -> EnvVar | None:
-    """``EnvVar(name)`` when it is set (the value stays out of config and logs), else None."""
-    return EnvVar(name) if os.environ.get(name) else None
+from adtech_assets.settings import CLICKHOUSE_URL, parse_clickhouse_url
 
 
 def default_executor():
     """In process on the embedded engine: its steps take turns on one file lock anyway, and a
     process per step would add seconds of start-up each. Multiprocess against a server."""
     return in_process_executor if parse_clickhouse_url(os.environ.get(CLICKHOUSE_URL)).is_embedded else None
-
-
-def build_resources() -> dict:
-    return {
-        "postgres": PostgresResource(url=_from_env(PG_URL)),
-        "clickhouse": ClickHouseResource(url=_from_env(CLICKHOUSE_URL)),
-    }
-
-
-def resolved_resources() -> dict:
-    """The same resources with their values read from the environment now, for use outside a
-    run (the ``adtech`` CLI passes them to in-process runs). Built directly: Dagster's
-    ``process_config_and_initialize`` would create a throwaway instance each (~0.35 s)."""
-    return {
-        "postgres": PostgresResource(url=os.environ.get(PG_URL) or None),
-        "clickhouse": ClickHouseResource(url=os.environ.get(CLICKHOUSE_URL) or None),
-    }
 
 
 ALL_ASSETS = [*source_assets, *dim_assets, *fact_assets, agg_campaign_daily, *kpi_assets]

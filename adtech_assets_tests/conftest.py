@@ -94,3 +94,36 @@ def clickhouse(clickhouse_path) -> ClickHouseResource:
 @pytest.fixture
 def resources(postgres, clickhouse) -> dict:
     return {"postgres": postgres, "clickhouse": clickhouse}
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers", "long(seconds): a test that takes about this long on a quiet machine; long tests start first"
+    )
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under xdist's worksteal each worker starts on a contiguous share of the collection and an
+    idle worker steals from the end of another's queue. A long test collected late starts last
+    and runs alone while the other workers idle (measured: the README test, 130 s under a CPU
+    hog, began at minute 7 of 9). So the ``long`` tests go to the heads of the shares, heaviest
+    first onto the lightest share; the other tests fill the shares in collection order, which
+    keeps a module's tests (and its module fixtures) together."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 0))
+    long_tests = sorted((item for item in items if item.get_closest_marker("long")),
+                        key=lambda item: -item.get_closest_marker("long").args[0])
+    if workers < 2 or not long_tests:
+        return
+    sizes, left = [], len(items)
+    for share in range(workers, 0, -1):  # the split of WorkStealingScheduling.check_schedule
+        sizes.append(left // share)
+        left -= sizes[-1]
+    heads: list[list] = [[] for _ in sizes]
+    weights = [0.0] * workers
+    for item in long_tests:
+        share = min((s for s in range(workers) if len(heads[s]) < sizes[s]), key=lambda s: weights[s])
+        heads[share].append(item)
+        weights[share] += item.get_closest_marker("long").args[0]
+    rest = iter(item for item in items if not item.get_closest_marker("long"))
+    items[:] = [item for share, head in enumerate(heads)
+                for item in head + [next(rest) for _ in range(sizes[share] - len(head))]]

@@ -5,6 +5,7 @@ stays requested until a load of it succeeds."""
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context, instance_for_test
 
 from adtech_assets.definitions import defs
@@ -42,6 +43,7 @@ def _days(requests) -> set[str]:
     return days
 
 
+@pytest.mark.long(42)
 def test_sweep_requests_the_days_whose_fingerprints_differ(postgres, clickhouse, resources):
     seed(postgres)
     assert sync(resources).ok

@@ -113,6 +113,7 @@ def test_rows_outside_the_partitions_are_reported(resources, postgres, instance)
     assert {far_future.date(), date(2001, 2, 3)} <= set(report.days_outside_partitions), "pending, not dropped"
 
 
+@pytest.mark.long(35)
 def test_cli_sync_repairs_drift_and_says_why(resources, postgres, pg_url, clickhouse, clickhouse_path, tmp_path):
     seed(postgres)
     env = cli_env(tmp_path, ADTECH_PG_URL=pg_url, ADTECH_CLICKHOUSE_URL=f"chdb://{clickhouse_path}")

@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from adtech_assets.resources import PostgresResource
 from adtech_assets.sample_data import SeedWindow, seed_batch
 from adtech_assets.settings import PROJECT_ROOT
@@ -33,6 +35,7 @@ def test_no_dagster_home_is_one_line_and_exit_2(tmp_path):
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.long(17)
 def test_a_warning_is_reported_by_both_and_fails_neither(pg_url, tmp_path):
     """Rows before ADTECH_PARTITIONS_START fail the WARN-severity check no_rows_outside_partitions:
     adtech sync exits 0 and prints the warning; ci_report, over the same runs, too."""

@@ -15,6 +15,7 @@ import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from dagster import AssetSelection, DagsterInstance, DagsterRunStatus
 from dagster import materialize as materialize_in_process
 
@@ -43,6 +44,7 @@ def materialize(partition_args: list[str], env: dict[str, str], log) -> subproce
     )
 
 
+@pytest.mark.long(42)
 def test_two_runs_launched_together_both_succeed(pg_url, tmp_path):
     postgres = PostgresResource(url=pg_url)
     seed_batch(postgres, advertisers=5, campaigns=20, impressions=4000, ctr=0.05,

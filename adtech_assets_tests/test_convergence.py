@@ -91,6 +91,7 @@ def loaded(postgres, clickhouse, resources):
     return resources
 
 
+@pytest.mark.long(20)
 def test_update_of_campaign_id_on_an_old_day(loaded, postgres, clickhouse):
     old_day = TODAY - timedelta(days=4)
     change(postgres, "impressions", "UPDATE impressions SET campaign_id = (SELECT max(id) FROM campaign) "
@@ -144,6 +145,7 @@ def test_a_dropped_partition_with_a_fresh_dagster_home(loaded, postgres, clickho
     assert_converged(postgres, clickhouse)
 
 
+@pytest.mark.long(30)
 def test_rows_outside_the_partitions_load_when_the_start_moves_earlier(postgres, pg_url, clickhouse,
                                                                         clickhouse_path, tmp_path):
     seed(postgres, days=8)
@@ -160,6 +162,7 @@ def test_rows_outside_the_partitions_load_when_the_start_moves_earlier(postgres,
     assert_converged(postgres, clickhouse)
 
 
+@pytest.mark.long(18)
 def test_three_syncs_at_once(postgres, pg_url, clickhouse, clickhouse_path, tmp_path):
     seed(postgres)
     env = cli_env(tmp_path, ADTECH_PG_URL=pg_url, ADTECH_CLICKHOUSE_URL=f"chdb://{clickhouse_path}")
@@ -181,6 +184,7 @@ def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float) -> bool:
     return False
 
 
+@pytest.mark.long(55)
 def test_kill_9_during_a_load_then_one_sync_repairs(postgres, pg_url, clickhouse, clickhouse_path, tmp_path):
     """A real load killed at different moments of its day swaps (a bounded number of tries, each
     killing a little later); after each, one sync converges and leaves no run STARTED."""

@@ -211,6 +211,7 @@ def _retried(instance: DagsterInstance) -> bool:
         for r in instance.get_records_for_run(runs[0].run_id, limit=10_000).records)
 
 
+@pytest.mark.long(20)
 def test_a_check_that_cannot_reach_postgres_counts_as_failed_in_the_summary(resources, postgres, pg_url, pg_server_url,
                                                                             tmp_path, capsys):
     loaded_source(resources, postgres)

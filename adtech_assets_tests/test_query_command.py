@@ -76,6 +76,7 @@ def test_a_query_waits_while_another_process_holds_the_engine(loaded, clickhouse
     assert out.splitlines() == ["n", str(expected)]
 
 
+@pytest.mark.long(22)
 def test_queries_during_a_sync_leave_the_sync_and_themselves_successful(loaded, pg_url):
     """The issue's race: a query that won the engine made a running sync exit 2. Now whoever
     comes second waits; every process exits 0, whatever the order."""
@@ -102,6 +103,7 @@ BAD_SQL = [
 ]
 
 
+@pytest.mark.long(30)
 def test_bad_sql_is_one_line_and_exit_2_and_writes_nothing(loaded, clickhouse):
     rows_before = ch_scalar(clickhouse, "SELECT count() FROM analytics.dim_campaign")
     for statement, reason in BAD_SQL:  # one loaded fixture for all: a sync per case costs seconds

@@ -50,6 +50,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from adtech_assets.resources.embedded_postgres import stop_embedded_postgres
 from adtech_assets.settings import PROJECT_ROOT
 
@@ -303,6 +305,7 @@ def test_the_skip_rules_skip_exactly_the_listed_commands():
     assert not any("uv run pytest" in text for text in ran), "the test suite would run itself"
 
 
+@pytest.mark.long(85)
 def test_every_command_runs_as_printed():
     """One test, not one per promise over a shared fixture: pytest-xdist would run a module-scoped
     fixture once per worker, i.e. the whole sequence several times at once."""

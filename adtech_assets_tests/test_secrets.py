@@ -177,7 +177,7 @@ def test_the_clickhouse_password_parameter_is_the_password():
 
 
 def test_resources_built_from_the_environment_do_not_hold_the_values(monkeypatch):
-    from adtech_assets.definitions import build_resources, resolved_resources
+    from adtech_assets.resources import build_resources, resolved_resources
 
     monkeypatch.setenv("ADTECH_PG_URL", "postgresql://adtech:secretpw@db:5432/adtech")
     monkeypatch.setenv("ADTECH_CLICKHOUSE_URL", "http://adtech:secretpw@clickhouse:8123")

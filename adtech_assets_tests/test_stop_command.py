@@ -39,6 +39,7 @@ def data_dir():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.long(34)
 def test_stop_stops_the_embedded_postgres_and_says_when_nothing_runs(data_dir, tmp_path):
     env = cli_env(tmp_path, ADTECH_DATA_DIR=str(data_dir))
     idle = run_cli(["stop"], env)

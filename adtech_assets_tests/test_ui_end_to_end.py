@@ -217,6 +217,7 @@ def wait_for_source_observations(dev: DagsterDev, deadline: float) -> dict[str, 
         time.sleep(1)
 
 
+@pytest.mark.long(35)
 def test_asset_graph_and_a_fact_day_launched_over_graphql(dagster_dev, seeded_pg_url, tmp_path):
     dev = dagster_dev
     nodes = {path(node["assetKey"]): node for node in dev.graphql(ASSET_GRAPH)["assetNodes"]}

@@ -117,6 +117,7 @@ def test_from_the_source_checkout_the_sql_is_read_from_the_top_level_folders():
     assert Path(SEEDS_DIR) == PROJECT_ROOT / "seeds"
 
 
+@pytest.mark.long(44)
 def test_the_installed_wheel_migrates_seeds_and_syncs_from_outside_the_repo(installed, pg_server_url, tmp_path):
     cwd = _outside_the_repo(tmp_path / "somewhere")
     cwd.mkdir()

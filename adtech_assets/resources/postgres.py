@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any, Optional
 
-import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pyarrow as pa
 from psycopg import pq, sql
@@ -198,6 +197,10 @@ class PostgresResource(ConfigurableResource):
         sequential scan for a month (1.6x faster than the index scan it picks for an unknown
         bound), the index for a day.
         """
+        # Imported here: the ADBC driver manager loads pyarrow.dataset and with it pandas (0.3 s),
+        # which commands that never stream from Postgres (query, stop, migrate, an idle sync) skip.
+        import adbc_driver_postgresql.dbapi as adbc
+
         url = self.resolved_url()
         try:
             conn = adbc.connect(with_utc_session(url), autocommit=True)
