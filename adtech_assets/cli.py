@@ -161,7 +161,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         with _opened_instance(home) as instance:
             say(f"Dagster instance: {home}")
             report = run_sync(instance, resources, say, full=getattr(args, "full", False),
-                              trigger=f"adtech {args.command}")
+                              trigger=f"adtech {args.command}", preflighted=True)
     return _report_sync(report)
 
 

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import polars as pl
 
+from adtech_assets.assets.kpis import PREVIEW_ORDER
 from adtech_assets.resources import ClickHouseResource
-
-# view -> (order column, direction): the reference README's example queries.
-PREVIEWS = {
-    "mv_campaign_ctr": ("ctr", True),
-    "mv_daily_performance": ("event_date", True),
-    "mv_campaign_daily_performance": ("event_date", True),
-    "mv_campaign_efficiency": ("cost_per_click", False),
-    "mv_advertiser_performance": ("overall_ctr", True),
-}
 
 
 def print_kpis(clickhouse: ClickHouseResource, limit: int = 8) -> None:
     with pl.Config(tbl_rows=limit, tbl_cols=10, fmt_str_lengths=30, tbl_width_chars=140):
         with clickhouse.session() as ch:
-            for view, (order_by, descending) in PREVIEWS.items():
+            for view, (order_by, descending) in PREVIEW_ORDER.items():
                 frame = ch.query_df("ops/select_view", view=view)
                 order = f"{order_by} {'DESC' if descending else 'ASC'}"
                 print(f"\nanalytics.{view}  ({frame.height:,} rows, ORDER BY {order})")

@@ -118,21 +118,25 @@ def run_sync(
     say: Callable[[str], None] = lambda _: None,
     full: bool = False,
     trigger: str = "adtech sync",
+    preflighted: bool = False,
 ) -> SyncReport:
-    """One pass; ``trigger`` is what the runs' ``adtech/trigger`` tag says launched them.
+    """One pass; ``trigger`` is what the runs' ``adtech/trigger`` tag says launched them;
+    ``preflighted``: the caller has just run ``preflight`` on these resources (the CLI does,
+    before it loads the code location), so it is not run again.
 
     One ClickHouse session spans the pass: the embedded engine is opened once (each open costs
     0.05-0.3 s) and its lock is held from the plan to the last run, so no other process changes
     ClickHouse between the two."""
     with resources["clickhouse"].session():
-        return _sync_pass(instance, resources, say, full, trigger)
+        return _sync_pass(instance, resources, say, full, trigger, preflighted)
 
 
 def _sync_pass(instance: DagsterInstance, resources: dict, say: Callable[[str], None], full: bool,
-               trigger: str) -> SyncReport:
+               trigger: str, preflighted: bool) -> SyncReport:
     postgres: PostgresResource = resources["postgres"]
     clickhouse: ClickHouseResource = resources["clickhouse"]
-    preflight(postgres, clickhouse)
+    if not preflighted:
+        preflight(postgres, clickhouse)
     report = SyncReport()
     report.dead_runs = fail_dead_runs(instance)
     for run_id in report.dead_runs:

@@ -54,7 +54,8 @@ def agg_campaign_daily(context: AssetExecutionContext, clickhouse: ClickHouseRes
     with clickhouse.session() as ch:
         ch.ensure_schema()
         rebuilt = rebuild_rollup_days(ch, days)
-    record_day_metadata(context, rebuilt, lambda day: {k: rollup_totals(day)[k] for k in ("impressions", "clicks")})
+    record_day_metadata(context, rebuilt, lambda fingerprint: {
+        k: v for k, v in rollup_totals(fingerprint).items() if k in ("impressions", "clicks")})
     context.log.info(f"{ROLLUP_TABLE}: {sum(f.rows for f in rebuilt.values())} rows over {len(days)} day(s), "
                      f"{min(days)} .. {max(days)}")
     return MaterializeResult(metadata={"dagster/table_name": table_name(ROLLUP_TABLE)})
