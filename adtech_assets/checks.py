@@ -176,8 +176,8 @@ def _outside_partitions_check(spec: FactSpec) -> AssetChecksDefinition:
 
 def compare_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickHouseResource) -> AssetCheckResult:
     with clickhouse.session() as ch:
-        live = ch.query_arrow("checks/dimension_live_rows", table=spec.table, id_column=spec.id_column)
-    ch_rows, max_id = live["rows"][0].as_py(), live["max_id"][0].as_py() or 0
+        (live,) = ch.rows("checks/dimension_live_rows", table=spec.table, id_column=spec.id_column)
+    ch_rows, max_id = live["rows"], live["max_id"] or 0
     (pg_ids,), = postgres.fetch("dimension_id_count", table=spec.source, params={"max_id": max_id})
     return AssetCheckResult(
         passed=pg_ids == ch_rows,

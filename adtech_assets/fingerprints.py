@@ -76,14 +76,14 @@ def clickhouse_day_fingerprints(
     ch: ClickHouseSession, table: str, id_column: str, start: date, end: date
 ) -> dict[date, Fingerprint]:
     """Fingerprints of a fact table (or a staging copy of one) per day in [start, end)."""
-    rows = ch.query_arrow("checks/day_fingerprints", table=table, id_column=id_column, start=start, end=end)
-    return _by_day(rows.to_pylist(), FACT_COLUMNS)
+    rows = ch.rows("checks/day_fingerprints", table=table, id_column=id_column, start=start, end=end)
+    return _by_day(rows, FACT_COLUMNS)
 
 
 def rollup_day_fingerprints(ch: ClickHouseSession, table: str, start: date, end: date) -> dict[date, Fingerprint]:
     """What the rollup (or a staging copy) holds per day in [start, end), as ROLLUP_COLUMNS."""
-    rows = ch.query_arrow("checks/rollup_day_fingerprints", table=table, start=start, end=end)
-    return _by_day(rows.to_pylist(), ROLLUP_COLUMNS)
+    rows = ch.rows("checks/rollup_day_fingerprints", table=table, start=start, end=end)
+    return _by_day(rows, ROLLUP_COLUMNS)
 
 
 def rollup_expected_from_facts(impressions: Fingerprint, clicks: Fingerprint) -> dict[str, int]:

@@ -48,12 +48,12 @@ def read_manifest(ch: ClickHouseSession) -> Manifest:
         (row["table_name"], row["day"]): ManifestEntry(
             row["rows"], row["fingerprint"], row["parts_signature"], row["started_at"]
         )
-        for row in ch.query_arrow("state/manifest").to_pylist()
+        for row in ch.rows("state/manifest")
     }
 
 
 def parts_signatures(ch: ClickHouseSession, tables: Iterable[str]) -> dict[tuple[str, date], int]:
-    rows = ch.query_arrow("state/parts_signatures", tables=list(tables)).to_pylist()
+    rows = ch.rows("state/parts_signatures", tables=list(tables))
     return {(row["table_name"], row["day"]): row["parts_signature"] for row in rows}
 
 
@@ -104,7 +104,7 @@ def pending_days(ch: ClickHouseSession, daily_tables: Iterable[str]) -> dict[dat
     manifest = read_manifest(ch)
     tables = list(daily_tables)
     marks: dict[date, dict[str, tuple[datetime, str]]] = {}
-    for row in ch.query_arrow("state/pending_days").to_pylist():
+    for row in ch.rows("state/pending_days"):
         for table in [row["table_name"]] if row["table_name"] else tables:
             entry = manifest.get((table, row["day"]))
             if entry is None or entry.started_at < row["since"]:
@@ -129,7 +129,7 @@ def write_cursor(ch: ClickHouseSession, text: str, name: str = PLANNER_CURSOR) -
 def drop_stale_staging(ch: ClickHouseSession) -> list[str]:
     """Drop staging tables that a killed load left behind; returns their names."""
     age = 0 if ch.target.is_embedded else STALE_STAGING_SECONDS
-    stale = [row["name"] for row in ch.query_arrow("state/stale_staging_tables", age_seconds=age).to_pylist()]
+    stale = [row["name"] for row in ch.rows("state/stale_staging_tables", age_seconds=age)]
     for name in stale:
         ch.command("ops/drop_table", table=name)
     return stale

@@ -115,7 +115,7 @@ def dimension_changes(spec: DimSpec, postgres: PostgresResource, ch: ClickHouseS
     live = ch.query_arrow("ops/dim_live_rows", table=spec.table)
     source_frame, live_frame = _comparable(source), _comparable(live.select(source.column_names))
     differing = source_frame.join(live_frame, on=source.column_names, how="anti", nulls_equal=True)
-    upserts = source.filter(pc.is_in(source[spec.id_column], pa.array(differing[spec.id_column], pa.int32())))
+    upserts = source.filter(pc.is_in(source[spec.id_column], differing[spec.id_column].to_arrow().cast(pa.int32())))
     deleted = live_frame.join(source_frame, on=spec.id_column, how="anti")[spec.id_column].to_list()
     return DimensionChanges(upserts, deleted, version)
 

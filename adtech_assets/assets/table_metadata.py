@@ -14,7 +14,6 @@ from decimal import Decimal
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import pyarrow as pa
 from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableRecord, TableSchema
 
 from adtech_assets.fingerprints import Fingerprint
@@ -25,7 +24,7 @@ PREVIEW_ROWS = 10
 
 def column_schema(ch: ClickHouseSession, table: str) -> TableSchema:
     """The columns of ``analytics.<table>`` in order, with their ClickHouse types."""
-    columns = ch.query_arrow("ops/table_columns", table=table).to_pylist()
+    columns = ch.rows("ops/table_columns", table=table)
     return TableSchema(columns=[
         TableColumn(name=c["name"], type=c["type"], description=c["comment"] or None) for c in columns
     ])
@@ -58,10 +57,10 @@ def _cell(value: Any) -> str | int | float | bool | None:
     return str(value)
 
 
-def preview(rows: pa.Table, schema: TableSchema) -> MetadataValue:
+def preview(rows: list[dict[str, Any]], schema: TableSchema) -> MetadataValue:
     """Rows (already limited) as ``MetadataValue.table``, the UI's table view."""
     return MetadataValue.table(
-        records=[TableRecord({k: _cell(v) for k, v in row.items()}) for row in rows.to_pylist()],
+        records=[TableRecord({k: _cell(v) for k, v in row.items()}) for row in rows],
         schema=schema,
     )
 
@@ -70,7 +69,7 @@ def view_preview(ch: ClickHouseSession, view: str, order_by: str, descending: bo
                  schema: TableSchema, limit: int = PREVIEW_ROWS) -> MetadataValue:
     """The view's first ``limit`` rows by ``order_by`` (NULLs last)."""
     name = "ops/view_head_desc" if descending else "ops/view_head_asc"
-    return preview(ch.query_arrow(name, view=view, order_by=order_by, limit=limit), schema)
+    return preview(ch.rows(name, view=view, order_by=order_by, limit=limit), schema)
 
 
 def record_day_metadata(context: AssetExecutionContext, days: Mapping[date, Fingerprint],

@@ -105,7 +105,7 @@ def recorded(ch: ClickHouseSession) -> dict[tuple[str, int, str], str] | None:
     if not ch.scalar("state/table_exists", table=BOOKKEEPING):
         return None
     return {(r["kind"], r["version"], r["name"]): r["checksum"]
-            for r in ch.query_arrow(f"state/{BOOKKEEPING}").to_pylist()}
+            for r in ch.rows(f"state/{BOOKKEEPING}")}
 
 
 def pending(ch: ClickHouseSession, ddl_dir: Traversable = CLICKHOUSE_DIR) -> list[SchemaStep]:

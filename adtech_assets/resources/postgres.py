@@ -12,7 +12,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import cache
 from typing import Any, Optional
 
@@ -64,9 +64,7 @@ class _IdleAdbcConnections:
             if conn is None:
                 return None
             try:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT 1")
-                    cur.fetchall()
+                conn.ping()
                 return conn
             except Exception:  # gone: terminated, server restarted, database dropped
                 _close_quietly(conn)
@@ -87,7 +85,48 @@ class _IdleAdbcConnections:
         _close_quietly(conn)
 
 
-def _close_quietly(conn) -> None:
+class _AdbcConnection:
+    """One ADBC connection on the driver manager's C-level API, which is all a stream needs:
+    its DB-API layer imports pyarrow.dataset and pandas (0.5 s) for what we never use."""
+
+    def __init__(self, conninfo: str):
+        import adbc_driver_manager
+        import adbc_driver_postgresql
+
+        self._database = adbc_driver_postgresql.connect(conninfo)
+        try:
+            self._connection = adbc_driver_manager.AdbcConnection(self._database)  # autocommit
+        except BaseException:
+            self._database.close()
+            raise
+
+    @contextmanager
+    def stream(self, query: str, options: Mapping[str, str] | None = None) -> Iterator[pa.RecordBatchReader]:
+        from adbc_driver_manager import AdbcStatement
+
+        statement = AdbcStatement(self._connection)
+        try:
+            if options:
+                statement.set_options(**options)
+            statement.set_sql_query(query)
+            handle, _ = statement.execute_query()
+            with pa.RecordBatchReader._import_from_c(handle.address) as reader:
+                yield reader
+        finally:
+            statement.close()
+
+    def ping(self) -> None:
+        with self.stream("SELECT 1") as reader:
+            reader.read_all()
+
+    def close(self) -> None:
+        try:
+            self._connection.close()
+        finally:
+            self._database.close()
+
+
+def _close_quietly(conn: _AdbcConnection) -> None:
     try:
         conn.close()
     except Exception:
@@ -254,29 +293,26 @@ class PostgresResource(ConfigurableResource):
         sequential scan for a month (1.6x faster than the index scan it picks for an unknown
         bound), the index for a day.
         """
-        # Imported here: the ADBC driver manager loads pyarrow.dataset and with it pandas (0.3 s),
-        # which commands that never stream from Postgres (query, stop, migrate, an idle sync) skip.
-        import adbc_driver_postgresql.dbapi as adbc
+        from adbc_driver_manager import ProgrammingError
 
         url = self.resolved_url()
         conninfo = with_utc_session(url)
         conn = _idle_adbc.take(conninfo)
         if conn is None:
             try:
-                conn = adbc.connect(conninfo, autocommit=True)
+                conn = _AdbcConnection(conninfo)
             except Exception as exc:  # adbc raises OperationalError/ProgrammingError subclasses
                 raise connection_error(url, exc) from None
         try:
-            with conn.cursor() as cur:
-                cur.adbc_statement.set_options(
-                    **{"adbc.postgresql.batch_size_hint_bytes": BATCH_SIZE_HINT_BYTES}
-                )
+            query = table_query(query_name, table, columns, literals=params).as_string()
+            with ExitStack() as stream:
                 try:
-                    cur.execute(table_query(query_name, table, columns, literals=params).as_string())
-                except adbc.ProgrammingError as exc:
+                    reader = stream.enter_context(
+                        conn.stream(query, {"adbc.postgresql.batch_size_hint_bytes": BATCH_SIZE_HINT_BYTES}))
+                except ProgrammingError as exc:
                     problems = self.source_schema_problems()
                     raise (AdtechError(problems) if problems else query_error(query_name, exc, url)) from None
-                yield cur.fetch_record_batch()
+                yield reader
         except BaseException:
             _close_quietly(conn)  # a stream broken off or failed: its connection is not reused
             raise
