@@ -1,10 +1,12 @@
 """Jobs: what the UI lists under Jobs and what every run is named after.
 
-``adtech sync`` runs ``sync_dims``, ``load_days`` (one run per range of consecutive days) and
-``refresh_kpis``, in that order; the sensor and the schedules request ``load_days`` and
-``refresh_dims_and_kpis``. Each selects whole groups, so its checks come with it. Every run we launch says what launched
-it (``adtech/trigger``); a day load says which days (``adtech/days``), besides Dagster's own
-partition tags.
+``adtech sync`` runs ``sync``: one run per range of consecutive days that differ, the dims that
+differ in the first and the KPI views in the last (a run costs about a second of Dagster's own
+work, so a pass makes as few as it can); the sensors and the schedules request ``load_days``,
+``refresh_kpis`` and ``refresh_dims_and_kpis``. Each selects whole groups, so its checks come
+with it; a blocking check that fails stops what is downstream of it in the same run. Every run
+we launch says what launched it (``adtech/trigger``); a day load says which days
+(``adtech/days``), besides Dagster's own partition tags.
 """
 
 from datetime import date
@@ -20,10 +22,11 @@ DIMS = AssetSelection.groups("dims")
 KPIS = AssetSelection.groups("kpis")
 DAILY = AssetSelection.groups("facts", "rollups")
 
-sync_dims = define_asset_job(
-    "sync_dims",
-    selection=DIMS,
-    description="Incremental dimension load (the difference to Postgres), with its checks.",
+sync = define_asset_job(
+    "sync",
+    selection=DIMS | DAILY | KPIS,
+    description="What `adtech sync` runs, one run per range of days that differ: their facts and rollup "
+    "days, with the dims that differ (first run) and the KPI views (last run), with their checks.",
 )
 load_days = define_asset_job(
     "load_days",
@@ -41,7 +44,7 @@ refresh_dims_and_kpis = define_asset_job(
     description="Incremental dimension load, then the KPI views, with their checks.",
 )
 
-jobs = [sync_dims, load_days, refresh_kpis, refresh_dims_and_kpis]
+jobs = [sync, load_days, refresh_kpis, refresh_dims_and_kpis]
 
 
 def days_tags(first: date, last: date) -> dict[str, str]:

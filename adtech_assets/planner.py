@@ -184,8 +184,8 @@ def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[d
                                         f"({fingerprint.rows} rows, {entry.rows} loaded)")
             else:
                 unchanged[day] = fingerprint
-        for day, fingerprint in unchanged.items():
-            record_loads(ch, table, {day: fingerprint}, manifest[(table, day)].started_at)
+        # one manifest write for all of them, each day keeping its load's start
+        record_loads(ch, table, unchanged, {day: manifest[(table, day)].started_at for day in unchanged}, signatures)
     return found
 
 

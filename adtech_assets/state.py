@@ -58,21 +58,25 @@ def parts_signatures(ch: ClickHouseSession, tables: Iterable[str]) -> dict[tuple
 
 
 def record_loads(
-    ch: ClickHouseSession, table: str, fingerprints: Mapping[date, Fingerprint], started_at: datetime
+    ch: ClickHouseSession, table: str, fingerprints: Mapping[date, Fingerprint], started_at: datetime | Mapping[date, datetime],
+    signatures: Mapping[tuple[str, date], int] | None = None,
 ) -> None:
     """Record what a load swapped into ``table`` per day (called after the swaps): a crash
-    before this leaves the manifest behind the data, which the next pass detects."""
+    before this leaves the manifest behind the data, which the next pass detects.
+    ``started_at``: when the load began, or per day; ``signatures``: the parts signatures if the
+    caller has just read them (system.parts is a slow read, ~0.1 s)."""
     if not fingerprints:
         return
     days = sorted(fingerprints)
-    signatures = parts_signatures(ch, [table])
+    signatures = parts_signatures(ch, [table]) if signatures is None else signatures
+    starts = started_at if isinstance(started_at, Mapping) else dict.fromkeys(days, started_at)
     ch.insert_arrow("load_manifest", pa.table({
         "table_name": pa.array([table] * len(days), pa.string()),
         "day": pa.array(days, pa.date32()),
         "rows": pa.array([fingerprints[d].rows for d in days], pa.uint64()),
         "fingerprint": pa.array([fingerprints[d].text for d in days], pa.string()),
         "parts_signature": pa.array([signatures.get((table, d), 0) for d in days], pa.uint64()),
-        "started_at": pa.array([started_at] * len(days), pa.timestamp("us", tz="UTC")),
+        "started_at": pa.array([starts[d] for d in days], pa.timestamp("us", tz="UTC")),
     }))
 
 

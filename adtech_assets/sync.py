@@ -5,11 +5,12 @@
    say so, updates and deletes) and marks it pending in ClickHouse (``planner``); the source
    tables whose write counters moved since their latest observation are observed (row count,
    newest change, data version), recorded in the instance as runless observations;
-3. the dims that differ, as one run of ``sync_dims`` with their checks;
-4. every pending day, as one run of ``load_days`` per range of consecutive days that reload the
-   same tables: the facts that differ, then their rollup days, with the blocking checks judging
-   those days on their data;
-5. the KPI views (``refresh_kpis``), when something was loaded and every check passed.
+3. one run of the ``sync`` job per range of consecutive pending days that reload the same
+   tables: the facts that differ, then their rollup days, with the blocking checks judging those
+   days on their data; the first run also loads the dims that differ (no day pending: one run of
+   the dims), the last also refreshes the KPI views unless an earlier run failed (a failed
+   blocking check stops them within the run). A run costs about a second of Dagster's own work,
+   so the usual pass is one run.
 
 Runs execute in this process against the given instance, tagged with what launched them
 (``adtech/trigger``) and, for day loads, which days (``adtech/days`` and Dagster's partition
@@ -27,10 +28,13 @@ from datetime import date
 
 from dagster import AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
 
+from adtech_assets.assets.dims import DIMS
+from adtech_assets.assets.kpis import kpi_assets
 from adtech_assets.assets.sources import source_observations
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
 from adtech_assets.errors import AdtechError
-from adtech_assets.jobs import TRIGGER_TAG, days_tags, jobs, load_days, refresh_kpis, sync_dims
+from adtech_assets.jobs import TRIGGER_TAG, days_tags, jobs
+from adtech_assets.jobs import sync as sync_job
 from adtech_assets.planner import DAILY_TABLES, plan_pass
 from adtech_assets.resources import ClickHouseResource, PostgresResource, preflight
 from adtech_assets.run_liveness import fail_dead_runs, worker_tags
@@ -38,6 +42,10 @@ from adtech_assets.state import clickhouse_now, pending_days
 
 # Step-level logs go to the run's event log (the UI); the console shows progress lines only.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+DIM_KEYS = {spec.table: spec.key for spec in DIMS}
+KPI_KEYS = [asset.key for asset in kpi_assets]
 
 
 @dataclass
@@ -172,13 +180,25 @@ def _sync_pass(instance: DagsterInstance, resources: dict, say: Callable[[str], 
 
     if plan.dims_changed:
         say(f"dims: {', '.join(plan.dims_changed)} differ from Postgres")
-        run(sync_dims.name)
-    for first, last, assets in plan.load_ranges():
-        days = (last - first).days + 1
-        say(f"facts: loading {first} .. {last} ({days} day(s), {', '.join(k.path[-1] for k in assets)}): "
-            f"{plan.reasons[first]}" + (f", and {days - 1} more" if days > 1 else ""))
-        run(load_days.name, days_tags(first, last), assets)
-    if report.failed_checks or report.errors:
+    ranges: list = plan.load_ranges() or [None]  # no day differs: one run of the dims and the views
+    for position, day_range in enumerate(ranges):
+        assets = [DIM_KEYS[table] for table in plan.dims_changed] if position == 0 else []
+        tags = {}
+        if day_range is not None:
+            first, last, daily = day_range
+            days = (last - first).days + 1
+            say(f"facts: loading {first} .. {last} ({days} day(s), {', '.join(k.path[-1] for k in daily)}): "
+                f"{plan.reasons[first]}" + (f", and {days - 1} more" if days > 1 else ""))
+            assets, tags = assets + daily, days_tags(first, last)
+        last_run = position == len(ranges) - 1
+        if last_run and not (report.failed_checks or report.errors):
+            say("kpis: refreshing the five views")
+            assets = assets + KPI_KEYS
+        result = run(sync_job.name, tags, assets)
+        if last_run:
+            materialized = {event.asset_key for event in result.get_asset_materialization_events()}
+            report.kpis_refreshed = set(KPI_KEYS) <= materialized
+    if not report.kpis_refreshed:
         say("kpis: not refreshed, a check or a step failed")
         return report
 
@@ -188,8 +208,4 @@ def _sync_pass(instance: DagsterInstance, resources: dict, say: Callable[[str], 
     if left:
         report.errors.append(f"{len(left)} day(s) still differ after their reload, first {left[0]}: "
                              "see the runs' check results")
-        return report
-    say("kpis: refreshing the five views")
-    result = run(refresh_kpis.name)
-    report.kpis_refreshed = result.success
     return report

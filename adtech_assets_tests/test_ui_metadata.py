@@ -15,6 +15,7 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     AssetSelection,
+    DagsterEventType,
     DagsterInstance,
     SkipReason,
     build_sensor_context,
@@ -147,8 +148,12 @@ def test_sync_runs_are_named_jobs_tagged_with_trigger_and_days(resources, postgr
     for run in runs.values():
         by_job.setdefault(run.job_name, []).append(run)
         assert run.tags["adtech/trigger"] == "adtech sync", run.tags
-    assert set(by_job) == {"sync_dims", "load_days", "refresh_kpis"}, "no __ephemeral_asset_job__"
-    (load,) = by_job["load_days"]
+    assert set(by_job) == {"sync"}, "no __ephemeral_asset_job__"
+    (load,) = by_job["sync"]  # one range of days: one run, with the dims and the views
+    planned = {record.event_log_entry.dagster_event.asset_key.path[-1] for record in instance.get_records_for_run(
+        load.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit=1000).records}
+    assert planned == {"dim_advertiser", "dim_campaign", "fact_impressions", "fact_clicks", "agg_campaign_daily",
+                       *KPI_VIEWS}, planned
     first, last = min(report.days_loaded), max(report.days_loaded)
     assert load.tags["adtech/days"] == f"{first}..{last}"
     assert (load.tags["dagster/asset_partition_range_start"], load.tags["dagster/asset_partition_range_end"]) == (
