@@ -15,6 +15,8 @@ The sensor, the schedules, the reconciliation sweep and ``adtech sync`` all plan
    first pass and when asked (``full``): every day's fingerprint in Postgres compared with the
    manifest (one scan of the table, so it is gated);
 5. **dims**: the whole (small) source tables compared with ClickHouse;
+   and ``agg_campaign_totals`` with the rollup's sums, rebuilt here when it differs and no
+   rollup day is due (a rollup rebuild rebuilds it);
 6. what was found is marked pending in ClickHouse, per daily table and day, *before* the
    cursor advances; it stays pending until a load of that table that began after the mark has
    been recorded, so a run that fails or dies leaves it to the next pass, whoever makes it. A
@@ -37,7 +39,7 @@ from dagster import AssetKey
 from adtech_assets.assets.dims import DIMS, dimension_changes
 from adtech_assets.assets.sources import Counters, read_counters
 from adtech_assets.assets.facts import FACTS
-from adtech_assets.assets.rollups import ROLLUP_KEY, ROLLUP_TABLE
+from adtech_assets.assets.rollups import ROLLUP_KEY, ROLLUP_TABLE, repair_campaign_totals
 from adtech_assets.change_detection import ChangeCursor, advance, changed_days_since, take_snapshot
 from adtech_assets.fingerprints import (
     FACT_COLUMNS,
@@ -108,6 +110,7 @@ class PassPlan:
     fingerprint_owed: bool  # a fingerprint pass is due but was not allowed (rate limit)
     counters: Counters = field(default_factory=dict)
     stale_staging: list[str] = field(default_factory=list)
+    totals_repaired: bool = False  # agg_campaign_totals differed from the rollup: rebuilt
 
     @property
     def idle(self) -> bool:
@@ -282,6 +285,9 @@ def plan_pass(
         write_cursor(ch, cursor.to_json())
     pending = pending_days(ch, DAILY_TABLES)
     inside = sorted(d for d in pending if start <= d < end)
+    # a rollup day this pass rebuilds rebuilds the totals too; otherwise they must equal it now
+    rollup_due = any(ROLLUP_TABLE in pending[day].tables for day in inside)
+    totals_repaired = not rollup_due and repair_campaign_totals(ch)
     return PassPlan(
         days=inside,
         outside_partitions=sorted(set(pending) - set(inside)),
@@ -293,4 +299,5 @@ def plan_pass(
         fingerprint_owed=owed,
         counters=counters,
         stale_staging=stale,
+        totals_repaired=totals_repaired,
     )

@@ -145,6 +145,22 @@ def test_a_dropped_partition_with_a_fresh_dagster_home(loaded, postgres, clickho
     assert_converged(postgres, clickhouse)
 
 
+def test_campaign_totals_tampered_with_or_emptied(loaded, postgres, clickhouse):
+    """agg_campaign_totals (the views' all-time sums) is derived inside ClickHouse: a pass with
+    nothing to load still finds it unequal to the rollup and rebuilds it."""
+    ch_command(clickhouse, "ALTER TABLE analytics.agg_campaign_totals UPDATE imps = imps + 7 WHERE campaign_id = "
+                           "(SELECT min(campaign_id) FROM analytics.agg_campaign_totals) SETTINGS mutations_sync = 1")
+    ch_command(clickhouse, "INSERT INTO analytics.agg_campaign_totals VALUES (987654, 1, 1)")
+    assert kpi_differences(postgres, clickhouse) != {}, "the tampering shows in the views"
+    report = sync_ok(loaded)
+    assert report.days_loaded == [] and report.run_ids == []
+    assert_converged(postgres, clickhouse)
+    ch_command(clickhouse, "TRUNCATE TABLE analytics.agg_campaign_totals")  # as right after V11 is applied
+    sync_ok(loaded)
+    assert_converged(postgres, clickhouse)
+    assert ch_scalar(clickhouse, "SELECT count() FROM analytics.agg_campaign_totals") > 0
+
+
 @pytest.mark.long(30)
 def test_rows_outside_the_partitions_load_when_the_start_moves_earlier(postgres, pg_url, clickhouse,
                                                                         clickhouse_path, tmp_path):
