@@ -153,9 +153,19 @@ def test_a_value_that_cannot_be_converted_fails_its_step_once(resources, postgre
 
 
 def allow_connections(server_url: str, database: str, allowed: bool) -> None:
-    """A Postgres "blip" no client can get past, superusers included: ALLOW_CONNECTIONS."""
+    """A Postgres "blip" no client can get past, superusers included: ALLOW_CONNECTIONS, and
+    the connections this process keeps for reuse dropped with it."""
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+    if not allowed:
+        terminate_backends(server_url, database)
+
+
+def terminate_backends(server_url: str, database: str) -> int:
+    """Terminate every other connection to ``database`` (as a server restart would); how many."""
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        return admin.execute("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                             "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)).fetchone()[0]
 
 
 def database_of(url: str) -> str:
@@ -238,10 +248,18 @@ def test_a_stream_reconnects_when_the_server_dropped_its_idle_connection(postgre
     add_advertiser(postgres, "before")
     columns = SOURCE_COLUMNS["advertiser"]
     assert postgres.read_arrow("dim_rows", table="advertiser", columns=columns)["name"].to_pylist() == ["before"]
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        terminated = admin.execute("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                   "WHERE datname = %s AND pid <> pg_backend_pid()", (database_of(pg_url),)).fetchone()[0]
-    assert terminated >= 1, "the stream's connection was not kept for reuse"
+    assert terminate_backends(pg_server_url, database_of(pg_url)) >= 1, "the stream's connection was not kept for reuse"
     add_advertiser(postgres, "after")
     names = postgres.read_arrow("dim_rows", table="advertiser", columns=columns)["name"].to_pylist()
     assert sorted(names) == ["after", "before"]
+
+
+def test_a_small_query_reconnects_when_the_server_dropped_its_idle_connection(postgres, pg_url, pg_server_url):
+    """Small queries (``fetch``: the sensor's write counters, snapshots, counts) reuse a kept
+    connection too (a connect is ~10x the sensor's catalog read); one that the server
+    terminated meanwhile is replaced."""
+    add_advertiser(postgres, "before")
+    assert postgres.fetch("dimension_id_count", table="advertiser", params={"max_id": 10**9}) == [(1,)]
+    assert terminate_backends(pg_server_url, database_of(pg_url)) >= 1, "the query's connection was not kept for reuse"
+    add_advertiser(postgres, "after")
+    assert postgres.fetch("dimension_id_count", table="advertiser", params={"max_id": 10**9}) == [(2,)]

@@ -111,6 +111,17 @@ def test_a_wrong_postgres_password_is_one_clear_line_without_the_password(source
 
 
 @pytest.mark.parametrize("form", PASSWORD_FORMS)
+def test_a_changed_password_never_reuses_a_connection_opened_with_the_old(source_url, form, monkeypatch):
+    """This process keeps idle connections for reuse, by what they were opened with: the
+    connection string and libpq's environment. The same string with ``PGPASSWORD`` now wrong
+    must fail as a new connection would, not borrow one that the right password opened."""
+    right = with_form(monkeypatch, source_url, RIGHT, form)
+    assert right.fetch("current_snapshot") and right.read_arrow("dim_rows", **BULK_READ).num_rows >= 0
+    for error in reading_errors(with_form(monkeypatch, source_url, WRONG, form)):
+        assert "password authentication failed" in str(error)
+
+
+@pytest.mark.parametrize("form", PASSWORD_FORMS)
 def test_an_unreachable_server_is_named_without_the_password(form, monkeypatch):
     for error in reading_errors(with_form(monkeypatch, UNREACHABLE_PG, "secretpw", form)):
         assert "127.0.0.1" in str(error) and "5999" in str(error), str(error)

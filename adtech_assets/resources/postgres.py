@@ -8,10 +8,11 @@ UTC because the source ``timestamp`` columns hold UTC.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from functools import cache
 from typing import Any, Optional
@@ -43,28 +44,39 @@ SOURCE_COLUMNS = {
 BATCH_SIZE_HINT_BYTES = str(16 * 1024 * 1024)
 
 
-class _IdleAdbcConnections:
-    """ADBC connections of this process that finished a stream, by connection string, for the
-    next stream to take. The driver reads Postgres's type catalog on every connect (~40 ms, 30 ms
-    of it CPU here), and a sync opens one per dimension, fact range and check. A connection is
-    kept only after a stream that ended cleanly, and checked with a round trip before reuse
-    (the server may have restarted or dropped it meanwhile); a few per string at most."""
+class _IdleConnections:
+    """Connections of this process that finished their work cleanly, by connection string, for
+    the next use to take: a connect costs far more than a small query (ADBC reads the type
+    catalog, ~40 ms; psycopg's handshake is ~5 ms against a 0.5 ms catalog read, the sensor's
+    whole idle tick). Each is checked with a round trip (``ping``) before reuse, since the server
+    may have restarted or dropped it meanwhile; a few per string at most; all closed at exit."""
 
     KEEP = 2
 
-    def __init__(self) -> None:
+    def __init__(self, ping: Callable[[Any], None]) -> None:
+        self._ping = ping
         self._lock = threading.Lock()
         self._idle: dict[str, list] = {}
+        atexit.register(self.close_all)  # before interpreter teardown, when a driver can still close
+
+    @staticmethod
+    def _key(conninfo: str) -> str:
+        """What a connection was opened with: the string and libpq's environment (``PGPASSWORD``,
+        ``PGUSER``, ...), so that a changed credential never reuses one opened under the old;
+        hashed, so that the pool keeps no password."""
+        environment = sorted((k, v) for k, v in os.environ.items() if k.startswith("PG"))
+        return hashlib.sha256(repr((conninfo, environment)).encode()).hexdigest()
 
     def take(self, conninfo: str):
+        key = self._key(conninfo)
         while True:
             with self._lock:
-                idle = self._idle.get(conninfo)
+                idle = self._idle.get(key)
                 conn = idle.pop() if idle else None
             if conn is None:
                 return None
             try:
-                conn.ping()
+                self._ping(conn)
                 return conn
             except Exception:  # gone: terminated, server restarted, database dropped
                 _close_quietly(conn)
@@ -78,7 +90,7 @@ class _IdleAdbcConnections:
 
     def give_back(self, conninfo: str, conn) -> None:
         with self._lock:
-            idle = self._idle.setdefault(conninfo, [])
+            idle = self._idle.setdefault(self._key(conninfo), [])
             if len(idle) < self.KEEP:
                 idle.append(conn)
                 return
@@ -126,15 +138,15 @@ class _AdbcConnection:
             self._database.close()
 
 
-def _close_quietly(conn: _AdbcConnection) -> None:
+def _close_quietly(conn: _AdbcConnection | psycopg.Connection) -> None:
     try:
         conn.close()
     except Exception:
         pass
 
 
-_idle_adbc = _IdleAdbcConnections()
-atexit.register(_idle_adbc.close_all)  # before interpreter teardown, when the driver can still close
+_idle_adbc = _IdleConnections(ping=_AdbcConnection.ping)
+_idle_psycopg = _IdleConnections(ping=lambda conn: conn.execute("SELECT 1").fetchall())
 
 
 def with_utc_session(conninfo: str) -> str:
@@ -272,9 +284,26 @@ class PostgresResource(ConfigurableResource):
         self, query_name: str, params: dict[str, Any] | Sequence[Any] = (), *, table: str | None = None
     ) -> list[tuple]:
         """A small result (counts, a snapshot) of ``adtech_assets/sql/<name>.sql``, whose
-        ``{table}`` placeholder, if any, is bound as a quoted identifier."""
-        with self.connect() as conn:
-            return conn.execute(table_query(query_name, table), params).fetchall()
+        ``{table}`` placeholder, if any, is bound as a quoted identifier; one statement, in its
+        own transaction, on a connection this process keeps for the next one."""
+        url = self.resolved_url()
+        conninfo = with_utc_session(url)
+        conn = _idle_psycopg.take(conninfo)
+        if conn is None:
+            try:
+                conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=self.connect_timeout_seconds)
+            except psycopg.Error as exc:
+                raise connection_error(url, exc) from None
+        try:
+            rows = conn.execute(table_query(query_name, table), params).fetchall()
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+            _idle_psycopg.give_back(conninfo, conn)  # the server answered: the connection is fine
+            raise self.schema_error(exc) from None
+        except BaseException:
+            _close_quietly(conn)
+            raise
+        _idle_psycopg.give_back(conninfo, conn)
+        return rows
 
     @contextmanager
     def arrow_reader(
