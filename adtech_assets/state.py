@@ -16,8 +16,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import pyarrow as pa
-
 from adtech_assets.fingerprints import Fingerprint
 from adtech_assets.resources.clickhouse import ClickHouseSession
 
@@ -70,14 +68,11 @@ def record_loads(
     days = sorted(fingerprints)
     signatures = parts_signatures(ch, [table]) if signatures is None else signatures
     starts = started_at if isinstance(started_at, Mapping) else dict.fromkeys(days, started_at)
-    ch.insert_arrow("load_manifest", pa.table({
-        "table_name": pa.array([table] * len(days), pa.string()),
-        "day": pa.array(days, pa.date32()),
-        "rows": pa.array([fingerprints[d].rows for d in days], pa.uint64()),
-        "fingerprint": pa.array([fingerprints[d].text for d in days], pa.string()),
-        "parts_signature": pa.array([signatures.get((table, d), 0) for d in days], pa.uint64()),
-        "started_at": pa.array([starts[d] for d in days], pa.timestamp("us", tz="UTC")),
-    }))
+    ch.insert_rows("load_manifest", [
+        {"table_name": table, "day": d, "rows": fingerprints[d].rows, "fingerprint": fingerprints[d].text,
+         "parts_signature": signatures.get((table, d), 0), "started_at": starts[d]}
+        for d in days
+    ])
 
 
 Found = dict[tuple[str, date], str]  # (daily table, day) -> why it must be reloaded
@@ -87,12 +82,9 @@ def mark_pending(ch: ClickHouseSession, found: Mapping[tuple[str, date], str], s
     if not found:
         return
     keys = sorted(found)
-    ch.insert_arrow("pending_loads", pa.table({
-        "table_name": pa.array([table for table, _ in keys], pa.string()),
-        "day": pa.array([day for _, day in keys], pa.date32()),
-        "since": pa.array([since] * len(keys), pa.timestamp("us", tz="UTC")),
-        "reason": pa.array([found[k] for k in keys], pa.string()),
-    }))
+    ch.insert_rows("pending_loads", [
+        {"table_name": table, "day": day, "since": since, "reason": found[(table, day)]} for table, day in keys
+    ])
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ costs milliseconds, which is why the planner can afford it on every pass.
 """
 
 
+from array import array
 from dataclasses import dataclass, field
+
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -126,7 +128,9 @@ def load_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickH
     with clickhouse.session() as ch:
         ch.ensure_schema()
         changes = dimension_changes(spec, postgres, ch)
-        versions = pa.array([changes.version] * changes.upserts.num_rows, pa.uint64())
+        # from a buffer: pa.array over Python ints imports pandas (0.5 s)
+        rows = changes.upserts.num_rows
+        versions = pa.UInt64Array.from_buffers(pa.uint64(), rows, [None, pa.py_buffer(array('Q', [changes.version]) * rows)])
         upserted = ch.insert_arrow(spec.table, changes.upserts.append_column("_version", versions))
         if changes.deleted_ids:
             ch.command("ops/dim_tombstones", table=spec.table, id_column=spec.id_column,

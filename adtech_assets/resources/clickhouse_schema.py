@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
 
 from adtech_assets.cluster_ddl import deployment_cluster, on_cluster
 from adtech_assets.errors import AdtechError
@@ -159,10 +158,8 @@ def migrate(ch: ClickHouseSession, ddl_dir: Traversable = CLICKHOUSE_DIR) -> Sch
     for step in pending(ch, ddl_dir):
         for statement in step.statements:
             _run(ch, statement, cluster)
-        ch.insert_arrow(BOOKKEEPING, pa.table({
-            "kind": pa.array([step.kind]), "version": pa.array([step.version], pa.uint32()),
-            "name": pa.array([step.name]), "checksum": pa.array([step.checksum]),
-        }))
+        ch.insert_rows(BOOKKEEPING, [
+            {"kind": step.kind, "version": step.version, "name": step.name, "checksum": step.checksum}])
         applied.append(step)
     return SchemaChanges(applied, adopted)
 
