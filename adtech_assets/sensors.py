@@ -54,6 +54,7 @@ from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.assets.sources import source_observations
 from adtech_assets.errors import AdtechError
 from adtech_assets.jobs import DAYS_TAG, TRIGGER_TAG, days_tags, load_days, refresh_dims_and_kpis, refresh_kpis
+from adtech_assets.jobs import sync as sync_job
 from adtech_assets.partitions import day_ranges, days_between
 from adtech_assets.planner import Counters, PassPlan, plan_pass, read_counters
 from adtech_assets.resources import ClickHouseResource, PostgresResource
@@ -109,7 +110,7 @@ def run_requests(plan: PassPlan, in_flight: list, busy_days: set[date]) -> list[
     """The plan's runs, less what the queued or running runs ``in_flight`` already cover (they
     may still fail: their days stay pending and a later tick requests them again)."""
     requests = []
-    if plan.dims_changed and not any(run.job_name == refresh_dims_and_kpis.name for run in in_flight):
+    if plan.dims_changed and not any(run.job_name in (refresh_dims_and_kpis.name, sync_job.name) for run in in_flight):
         requests.append(RunRequest(job_name=refresh_dims_and_kpis.name,
                                    tags={TRIGGER_TAG: f"differ from Postgres: {', '.join(plan.dims_changed)}"}))
     days = [d for d in plan.days if d not in busy_days]
@@ -260,7 +261,7 @@ def kpis_follow_rollup(context: SensorEvaluationContext):
     if not rollup or (view and view[0].storage_id > rollup[0].storage_id):
         return SkipReason("the views were refreshed after the rollup's last rebuild")
     in_flight = {run.job_name for run in context.instance.get_runs(RunsFilter(statuses=IN_FLIGHT))}
-    if in_flight & {load_days.name, refresh_kpis.name, refresh_dims_and_kpis.name}:
+    if in_flight & {load_days.name, refresh_kpis.name, refresh_dims_and_kpis.name, sync_job.name}:
         return SkipReason("day loads or a refresh in flight: the views are refreshed after them")
     return RunRequest(job_name=refresh_kpis.name, tags={TRIGGER_TAG: "rollup days rebuilt"})
 
