@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING
 
-
 from adtech_assets.cluster_ddl import deployment_cluster, on_cluster
 from adtech_assets.errors import AdtechError
 from adtech_assets.sql_files import CLICKHOUSE_DIR, split_statements, sql_files

@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from functools import cache
+from functools import cache, partial
 from typing import Any, Optional
 
 import psycopg
@@ -80,6 +80,24 @@ class _IdleConnections:
                 return conn
             except Exception:  # gone: terminated, server restarted, database dropped
                 _close_quietly(conn)
+
+    @contextmanager
+    def lease(self, conninfo: str, url: str, connect: Callable[[str], Any]) -> Iterator[Any]:
+        """A kept connection, else ``connect(conninfo)`` (a failure is ``connection_error``);
+        kept again when the block ends cleanly, closed when it raises (a stream broken off, a
+        query that failed: the connection may be mid-protocol)."""
+        conn = self.take(conninfo)
+        if conn is None:
+            try:
+                conn = connect(conninfo)
+            except Exception as exc:  # psycopg.Error; adbc's OperationalError/ProgrammingError
+                raise connection_error(url, exc) from None
+        try:
+            yield conn
+        except BaseException:
+            _close_quietly(conn)
+            raise
+        self.give_back(conninfo, conn)
 
     def close_all(self) -> None:
         with self._lock:
@@ -287,23 +305,12 @@ class PostgresResource(ConfigurableResource):
         ``{table}`` placeholder, if any, is bound as a quoted identifier; one statement, in its
         own transaction, on a connection this process keeps for the next one."""
         url = self.resolved_url()
-        conninfo = with_utc_session(url)
-        conn = _idle_psycopg.take(conninfo)
-        if conn is None:
-            try:
-                conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=self.connect_timeout_seconds)
-            except psycopg.Error as exc:
-                raise connection_error(url, exc) from None
+        connect = partial(psycopg.connect, autocommit=True, connect_timeout=self.connect_timeout_seconds)
         try:
-            rows = conn.execute(table_query(query_name, table), params).fetchall()
+            with _idle_psycopg.lease(with_utc_session(url), url, connect) as conn:
+                return conn.execute(table_query(query_name, table), params).fetchall()
         except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-            _idle_psycopg.give_back(conninfo, conn)  # the server answered: the connection is fine
             raise self.schema_error(exc) from None
-        except BaseException:
-            _close_quietly(conn)
-            raise
-        _idle_psycopg.give_back(conninfo, conn)
-        return rows
 
     @contextmanager
     def arrow_reader(
@@ -325,27 +332,15 @@ class PostgresResource(ConfigurableResource):
         from adbc_driver_manager import ProgrammingError
 
         url = self.resolved_url()
-        conninfo = with_utc_session(url)
-        conn = _idle_adbc.take(conninfo)
-        if conn is None:
+        query = table_query(query_name, table, columns, literals=params).as_string()
+        with _idle_adbc.lease(with_utc_session(url), url, _AdbcConnection) as conn, ExitStack() as stream:
             try:
-                conn = _AdbcConnection(conninfo)
-            except Exception as exc:  # adbc raises OperationalError/ProgrammingError subclasses
-                raise connection_error(url, exc) from None
-        try:
-            query = table_query(query_name, table, columns, literals=params).as_string()
-            with ExitStack() as stream:
-                try:
-                    reader = stream.enter_context(
-                        conn.stream(query, {"adbc.postgresql.batch_size_hint_bytes": BATCH_SIZE_HINT_BYTES}))
-                except ProgrammingError as exc:
-                    problems = self.source_schema_problems()
-                    raise (AdtechError(problems) if problems else query_error(query_name, exc, url)) from None
-                yield reader
-        except BaseException:
-            _close_quietly(conn)  # a stream broken off or failed: its connection is not reused
-            raise
-        _idle_adbc.give_back(conninfo, conn)
+                reader = stream.enter_context(
+                    conn.stream(query, {"adbc.postgresql.batch_size_hint_bytes": BATCH_SIZE_HINT_BYTES}))
+            except ProgrammingError as exc:
+                problems = self.source_schema_problems()
+                raise (AdtechError(problems) if problems else query_error(query_name, exc, url)) from None
+            yield reader
 
     def read_arrow(self, query_name: str, params: Mapping[str, Any] | None = None, **query: Any) -> pa.Table:
         """A whole (small) result as one Arrow table, e.g. a dimension's changed rows."""
