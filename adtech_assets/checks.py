@@ -39,6 +39,7 @@ from adtech_assets.partitions import partition_window
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL, ClickHouseSession
 from adtech_assets.retries import IO_RETRY
+from adtech_assets.step_failures import as_step_failure
 
 ROW_COUNTS_MATCH_POSTGRES = "row_counts_match_postgres"
 NO_ROWS_OUTSIDE_PARTITIONS = "no_rows_outside_partitions"
@@ -133,6 +134,7 @@ def _fact_row_count_check(spec: FactSpec) -> AssetChecksDefinition:
         retry_policy=IO_RETRY,
         description="Per day: the Postgres content fingerprint of [day, day+1) = ClickHouse's.",
     )
+    @as_step_failure
     def _check(
         context: AssetCheckExecutionContext, postgres: PostgresResource, clickhouse: ClickHouseResource
     ) -> AssetCheckResult:
@@ -148,6 +150,7 @@ def _outside_partitions_check(spec: FactSpec) -> AssetChecksDefinition:
         retry_policy=IO_RETRY,
         description="Source rows that no daily partition holds (before the start, future, no created_at).",
     )
+    @as_step_failure
     def _check(postgres: PostgresResource) -> AssetCheckResult:
         first, last = partition_window()
         (without, before, after), = postgres.fetch(
@@ -197,6 +200,7 @@ def _dimension_check(spec: DimSpec) -> AssetChecksDefinition:
         retry_policy=IO_RETRY,
         description="Distinct ids in Postgres = ClickHouse rows after deduplication.",
     )
+    @as_step_failure
     def _check(postgres: PostgresResource, clickhouse: ClickHouseResource) -> AssetCheckResult:
         return compare_dimension(spec, postgres, clickhouse)
 
@@ -211,6 +215,7 @@ def _dimension_check(spec: DimSpec) -> AssetChecksDefinition:
     retry_policy=IO_RETRY,
     description="Per day: rollup events and their campaign sums = those of fact_impressions and fact_clicks.",
 )
+@as_step_failure
 def rollup_totals_match_facts(context: AssetCheckExecutionContext, clickhouse: ClickHouseResource) -> AssetCheckResult:
     days = checked_days(context)
     start, end = _range(days)

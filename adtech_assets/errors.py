@@ -1,16 +1,12 @@
 """The one error type a user sees: it names the problem and what to do about it.
 
-It is a ``dagster.Failure`` so that a step raising it fails with its text as the description,
-and, unless it is a ``TransientError``, without retries: Dagster's ``RetryPolicy`` is
-bypassed for a ``Failure(allow_retries=False)`` (a bad setting, a source column gone, a value
-that cannot be converted fail the same way on every attempt). Other exceptions (a connection
-dropped mid-query) are retried as the policy says.
+A plain exception, so that the modules that raise it import without Dagster (a pass with
+nothing to do never loads Dagster). At a step's boundary it becomes a ``dagster.Failure``
+(``step_failures``).
 """
 
-from dagster import Failure
 
-
-class AdtechError(Failure):
+class AdtechError(Exception):
     """A problem the user can fix (config, reachability, credentials, schema, data).
 
     The CLI prints it as a single line without a traceback; in a step it is the step's failure
@@ -18,12 +14,6 @@ class AdtechError(Failure):
     """
 
     retriable = False
-
-    def __init__(self, message: str):
-        super().__init__(description=message, allow_retries=self.retriable)
-
-    def __reduce__(self):  # picklable with its one argument, as a plain exception is
-        return (type(self), (self.description,))
 
 
 class TransientError(AdtechError):

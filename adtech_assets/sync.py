@@ -41,6 +41,7 @@ from adtech_assets.planner import DAILY_TABLES, plan_pass
 from adtech_assets.resources import ClickHouseResource, PostgresResource, preflight
 from adtech_assets.run_liveness import fail_dead_runs, worker_tags
 from adtech_assets.state import clickhouse_now, pending_days
+from adtech_assets.step_failures import adtech_error_of
 
 # Step-level logs go to the run's event log (the UI); the console shows progress lines only.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -98,7 +99,7 @@ def _record(report: SyncReport, result: ExecuteInProcessResult, instance: Dagste
         failures[event.step_key] = (user.description if user and user.description else
                                     error.message.strip() if error else "failed")
         report.errors.append(f"{event.step_key}: {failures[event.step_key]}")
-        if error and error.cls_name == AdtechError.__name__ and user and user.description:
+        if adtech_error_of(event.step_failure_data) == AdtechError.__name__ and user.description:
             raise AdtechError(user.description)
     evaluations = result.get_asset_check_evaluations()
     evaluated = {(e.asset_key, e.check_name) for e in evaluations}

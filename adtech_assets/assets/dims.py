@@ -31,6 +31,7 @@ from adtech_assets.change_detection import snapshot_bounds
 from adtech_assets.errors import AdtechError
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
+from adtech_assets.step_failures import as_step_failure
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ def build_dim_asset(spec: DimSpec) -> AssetsDefinition:
         deps=[source_key(spec.source)],
         description=f"Postgres `{spec.source}` as a ReplacingMergeTree by {spec.id_column}; each load writes the difference.",
     )
+    @as_step_failure
     def _dim(
         context: AssetExecutionContext, postgres: PostgresResource, clickhouse: ClickHouseResource
     ) -> MaterializeResult:

@@ -26,6 +26,7 @@ from adtech_assets.partitions import day_ranges, days_between, run_days
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
 from adtech_assets.state import clickhouse_now, record_loads
+from adtech_assets.step_failures import as_step_failure
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ def build_fact_asset(spec: FactSpec) -> AssetsDefinition:
         **DAILY,
         description=f"Postgres `{spec.source}` by UTC day of created_at; each day replaced atomically.",
     )
+    @as_step_failure
     def _fact(
         context: AssetExecutionContext, postgres: PostgresResource, clickhouse: ClickHouseResource
     ) -> MaterializeResult:

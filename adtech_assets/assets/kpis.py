@@ -14,6 +14,7 @@ from adtech_assets.assets.dims import DIMS
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.assets.table_metadata import PREVIEW_ROWS, table_metadata, view_preview
 from adtech_assets.resources import ClickHouseResource
+from adtech_assets.step_failures import as_step_failure
 
 KPI_VIEWS = {
     "mv_campaign_ctr": "Every campaign's impressions, clicks and CTR, with its advertiser.",
@@ -51,6 +52,7 @@ def build_kpi_asset(view: str, description: str) -> AssetsDefinition:
         deps=[ROLLUP_KEY, *(spec.key for spec in DIMS)],
         description=description,
     )
+    @as_step_failure
     def _kpi(clickhouse: ClickHouseResource) -> MaterializeResult:
         with clickhouse.session() as ch:
             ch.ensure_schema()

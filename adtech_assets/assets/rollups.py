@@ -21,6 +21,7 @@ from adtech_assets.partitions import day_ranges, days_between, run_days
 from adtech_assets.resources import ClickHouseResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
 from adtech_assets.state import clickhouse_now, record_loads
+from adtech_assets.step_failures import as_step_failure
 
 ROLLUP_TABLE = "agg_campaign_daily"
 ROLLUP_KEY = AssetKey(["analytics", ROLLUP_TABLE])
@@ -74,6 +75,7 @@ def rebuild_rollup_days(ch: ClickHouseSession, days: list[date]) -> dict[date, F
     **DAILY,
     description="Impressions and clicks per UTC day and campaign; each day rebuilt atomically from the facts.",
 )
+@as_step_failure
 def agg_campaign_daily(context: AssetExecutionContext, clickhouse: ClickHouseResource) -> MaterializeResult:
     days = run_days(context)
     with clickhouse.session() as ch:

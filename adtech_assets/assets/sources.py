@@ -23,6 +23,7 @@ from dagster import (
 
 from adtech_assets.resources import PostgresResource
 from adtech_assets.resources.postgres import SOURCE_TABLES, table_query
+from adtech_assets.step_failures import as_step_failure
 
 DIMENSION_TABLES = ("advertiser", "campaign")
 Counters = dict[str, list[int]]  # table -> [inserts, updates, deletes, file node]
@@ -99,6 +100,7 @@ def _build(table: str):
         tags=POSTGRES_KIND_TAG,
         description=f"PostgreSQL table public.{table} (the operational source).",
     )
+    @as_step_failure
     def _source(postgres: PostgresResource) -> ObserveResult:
         version, metadata = observe_table(postgres, table)
         return ObserveResult(data_version=version, metadata=metadata)

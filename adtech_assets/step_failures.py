@@ -1,0 +1,45 @@
+"""An ``AdtechError`` leaves a step as a ``dagster.Failure``.
+
+So the step fails with the error's text as its description and, unless it is a
+``TransientError``, without retries: Dagster's ``RetryPolicy`` is bypassed for a
+``Failure(allow_retries=False)`` (a bad setting, a source column gone, a value that cannot be
+converted fail the same way on every attempt). Other exceptions (a connection dropped
+mid-query) are retried as the policy says.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TypeVar
+
+from dagster import Failure
+
+from adtech_assets.errors import AdtechError
+
+# The failure's metadata entry naming the AdtechError class it came from
+ERROR_CLASS = "adtech/error"
+
+F = TypeVar("F", bound=Callable)
+
+
+def as_step_failure(compute: F) -> F:
+    """``compute`` (an asset's, a check's or an observation's function), raising any
+    AdtechError as the Failure that says it."""
+
+    @functools.wraps(compute)
+    def step(*args, **kwargs):
+        try:
+            return compute(*args, **kwargs)
+        except AdtechError as exc:
+            raise Failure(description=str(exc), allow_retries=exc.retriable,
+                          metadata={ERROR_CLASS: type(exc).__name__}) from exc
+
+    return step  # type: ignore[return-value]
+
+
+def adtech_error_of(failure_data) -> str | None:
+    """The AdtechError class name that a step failure came from (None for other failures)."""
+    user = failure_data.user_failure_data
+    entry = user.metadata.get(ERROR_CLASS) if user and user.metadata else None
+    return getattr(entry, "value", entry) if entry is not None else None
