@@ -23,9 +23,7 @@ from dagster import (
     asset_check,
 )
 
-from adtech_assets.assets.dims import DIMS, DimSpec
-from adtech_assets.assets.facts import FACTS, FactSpec
-from adtech_assets.assets.rollups import ROLLUP_KEY, ROLLUP_TABLE
+from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.fingerprints import (
     FACT_COLUMNS,
     Fingerprint,
@@ -35,11 +33,12 @@ from adtech_assets.fingerprints import (
     rollup_expected_from_facts,
     rollup_totals,
 )
-from adtech_assets.partitions import partition_window
+from adtech_assets.days import partition_window
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL, ClickHouseSession
 from adtech_assets.retries import IO_RETRY
 from adtech_assets.step_failures import as_step_failure
+from adtech_assets.tables import DIMS, FACTS, ROLLUP_TABLE, DimSpec, FactSpec
 
 ROW_COUNTS_MATCH_POSTGRES = "row_counts_match_postgres"
 NO_ROWS_OUTSIDE_PARTITIONS = "no_rows_outside_partitions"

@@ -39,10 +39,12 @@ def say(message: str) -> None:
 
 
 def _resources() -> dict:
-    """The same resources as the code location, with their EnvVars resolved for use here."""
-    from adtech_assets.resources import resolved_resources
+    """The two databases as the environment configures them, without Dagster (a command that
+    runs nothing in Dagster never imports it)."""
+    from adtech_assets.resources import from_environment
 
-    return resolved_resources()
+    postgres, clickhouse = from_environment()
+    return {"postgres": postgres, "clickhouse": clickhouse}
 
 
 def dagster_home() -> Path:
@@ -147,22 +149,28 @@ def _report_sync(report) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    from adtech_assets.idle_pass import idle_report, needs_dagster, plan_without_dagster
     from adtech_assets.resources import preflight
     from adtech_assets.settings import partitions_start
 
     home = dagster_home()
     partitions_start()  # a bad ADTECH_PARTITIONS_START is refused before any database is opened
-    resources = _resources()
+    postgres, clickhouse = _resources().values()
+    full = getattr(args, "full", False)
     # One ClickHouse session for the pass (run_sync's nests in it). A setting or database that
-    # cannot work fails here, before the code location and the Dagster instance are loaded.
-    with resources["clickhouse"].session():
-        preflight(resources["postgres"], resources["clickhouse"])
+    # cannot work fails here, before Dagster is loaded; a pass with nothing to do never loads it.
+    with clickhouse.session() as ch:
+        preflight(postgres, clickhouse)
+        planned = plan_without_dagster(home, postgres, ch, full)
+        if planned is not None and not needs_dagster(planned, home):
+            return _report_sync(idle_report(planned.plan, say))
+        from adtech_assets.resources import resolved_resources
         from adtech_assets.sync import run_sync
 
         with _opened_instance(home) as instance:
             say(f"Dagster instance: {home}")
-            report = run_sync(instance, resources, say, full=getattr(args, "full", False),
-                              trigger=f"adtech {args.command}", preflighted=True)
+            report = run_sync(instance, resolved_resources(), say, full=full, trigger=f"adtech {args.command}",
+                              preflighted=True, planned=planned)
     return _report_sync(report)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import polars as pl
 
 from adtech_assets.assets.kpis import PREVIEW_ORDER
-from adtech_assets.resources import ClickHouseResource
+from adtech_assets.resources import ClickHouse
 
 
-def print_kpis(clickhouse: ClickHouseResource, limit: int = 8) -> None:
+def print_kpis(clickhouse: ClickHouse, limit: int = 8) -> None:
     with pl.Config(tbl_rows=limit, tbl_cols=10, fmt_str_lengths=30, tbl_width_chars=140):
         with clickhouse.session() as ch:
             for view, (order_by, descending) in PREVIEW_ORDER.items():

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 
 from adtech_assets.errors import AdtechError
-from adtech_assets.resources.clickhouse import ClickHouseResource
+from adtech_assets.resources.clickhouse import ClickHouse
 from adtech_assets.resources.clickhouse_schema import SchemaChanges
-from adtech_assets.resources.postgres import PostgresResource
+from adtech_assets.resources.postgres import Postgres
 from adtech_assets.sql_files import SEEDS_DIR, seed_sql, sql_files
 
 MIGRATIONS_DIR = SEEDS_DIR / "migrations"
@@ -44,7 +44,7 @@ def available_migrations() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
-def migrate(postgres: PostgresResource) -> list[Migration]:
+def migrate(postgres: Postgres) -> list[Migration]:
     """Apply pending migrations; return those applied by this call."""
     applied: list[Migration] = []
     with postgres.connect() as conn:
@@ -68,7 +68,7 @@ def migrate(postgres: PostgresResource) -> list[Migration]:
     return applied
 
 
-def migrate_clickhouse(postgres: PostgresResource, clickhouse: ClickHouseResource) -> SchemaChanges:
+def migrate_clickhouse(postgres: Postgres, clickhouse: ClickHouse) -> SchemaChanges:
     """Apply the pending ClickHouse schema versions and changed views; two processes doing it
     for one deployment take turns on a Postgres advisory lock (session-level, released when the
     connection closes, also if the process dies)."""

@@ -1,8 +1,7 @@
 """Daily partitions on the UTC date of ``created_at``, from ``ADTECH_PARTITIONS_START`` through
 today (``end_offset=1``: today's partial day is a partition too)."""
 
-from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date
 
 from dagster import AssetExecutionContext, BackfillPolicy, DailyPartitionsDefinition
 
@@ -25,21 +24,6 @@ def partition_range_tags(first: date, last: date) -> dict[str, str]:
     }
 
 
-def day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
-    """Consecutive days grouped as [first, last] ranges, so each range is one Postgres read."""
-    ranges: list[tuple[date, date]] = []
-    for day in sorted(set(days)):
-        if ranges and day == ranges[-1][1] + timedelta(days=1):
-            ranges[-1] = (ranges[-1][0], day)
-        else:
-            ranges.append((day, day))
-    return ranges
-
-
-def days_between(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
 def run_days(context: AssetExecutionContext) -> list[date]:
     """The days a run targets: one partition key, or every key of a single-run range. A range
     that holds no day (given end first, or outside the partitions) fails at once, unretried."""
@@ -51,11 +35,3 @@ def run_days(context: AssetExecutionContext) -> list[date]:
                 f"give days between {daily_partitions.start.date().isoformat()} and today (UTC)")
         raise AdtechError(f"the partition range {key_range.start}...{key_range.end} holds no day: {hint}")
     return days
-
-
-def partition_window() -> tuple[date, date]:
-    """[first day, last day + 1) of the partitions as they stand now (empty when the start
-    lies in the future)."""
-    first = date.fromisoformat(daily_partitions.start.date().isoformat())
-    last = daily_partitions.get_last_partition_key()
-    return first, (date.fromisoformat(last) + timedelta(days=1)) if last else first

@@ -34,12 +34,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import psycopg
-from dagster import AssetKey
 
-from adtech_assets.assets.dims import DIMS, dimension_changes
-from adtech_assets.assets.sources import Counters, read_counters
-from adtech_assets.assets.facts import FACTS
-from adtech_assets.assets.rollups import ROLLUP_KEY, ROLLUP_TABLE, repair_campaign_totals
+from adtech_assets.campaign_totals import repair_campaign_totals
 from adtech_assets.change_detection import ChangeCursor, advance, changed_days_since, take_snapshot
 from adtech_assets.fingerprints import (
     FACT_COLUMNS,
@@ -49,9 +45,10 @@ from adtech_assets.fingerprints import (
     postgres_day_fingerprints,
     rollup_day_fingerprints,
 )
-from adtech_assets.partitions import day_ranges, days_between, partition_window
-from adtech_assets.resources import PostgresResource
+from adtech_assets.days import day_ranges, days_between, partition_window
+from adtech_assets.dim_changes import dimension_changes
 from adtech_assets.resources.clickhouse import ClickHouseSession
+from adtech_assets.resources.postgres import Postgres
 from adtech_assets.state import (
     Manifest,
     clickhouse_now,
@@ -65,9 +62,9 @@ from adtech_assets.state import (
     record_loads,
     write_cursor,
 )
+from adtech_assets.tables import DAILY_TABLES, DIMS, FACTS, ROLLUP_TABLE, analytics_key
+from adtech_assets.write_counters import Counters, read_counters
 
-DAILY_TABLES = (*(spec.table for spec in FACTS), ROLLUP_TABLE)
-DAILY_ASSETS = {**{spec.table: spec.key for spec in FACTS}, ROLLUP_TABLE: ROLLUP_KEY}
 # A fingerprint pass covers every day Postgres can hold, so that days outside the partitions
 # (before the start, in the future) are pending until the partitions reach them.
 EVERY_DAY = (date(1, 1, 1), date(9999, 12, 31))
@@ -116,13 +113,13 @@ class PassPlan:
     def idle(self) -> bool:
         return not self.days and not self.dims_changed
 
-    def load_ranges(self, days: Iterable[date] | None = None) -> list[tuple[date, date, list[AssetKey]]]:
+    def load_ranges(self, days: Iterable[date] | None = None) -> list[tuple[date, date, list]]:
         """Runs for the pending ``days`` (default: all of them): ranges of consecutive days
         that reload the same tables, with those tables' asset keys."""
-        ranges: list[tuple[date, date, list[AssetKey]]] = []
+        ranges: list[tuple[date, date, list]] = []
         for first, last in day_ranges(self.days if days is None else days):
             for day in days_between(first, last):
-                keys = [DAILY_ASSETS[table] for table in self.tables[day]]
+                keys = [analytics_key(table) for table in self.tables[day]]
                 if ranges and ranges[-1][2] == keys and ranges[-1][1] == day - timedelta(days=1):
                     ranges[-1] = (ranges[-1][0], day, keys)
                 else:
@@ -217,7 +214,7 @@ def _needs_fingerprint(cursor: PlannerCursor, counters: Counters, source: str, s
 
 
 def plan_pass(
-    postgres: PostgresResource,
+    postgres: Postgres,
     ch: ClickHouseSession,
     *,
     full: bool = False,

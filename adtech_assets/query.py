@@ -21,7 +21,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from adtech_assets.errors import AdtechError
 from adtech_assets.redaction import first_line, redact_text
-from adtech_assets.resources import ClickHouseResource
+from adtech_assets.resources import ClickHouse
 from adtech_assets.resources.clickhouse import lock_holder
 
 FORMATS = ("table", "csv")
@@ -33,7 +33,7 @@ TABLE_STYLE = dict(tbl_rows=-1, tbl_cols=-1, tbl_hide_dataframe_shape=True, fmt_
                    tbl_width_chars=10_000)
 
 
-def read_query(clickhouse: ClickHouseResource, statement: str, notice: TextIO = sys.stderr) -> pl.DataFrame:
+def read_query(clickhouse: ClickHouse, statement: str, notice: TextIO = sys.stderr) -> pl.DataFrame:
     """The result of one read-only statement, as columns. Raises ``AdtechError`` (one line) for
     an empty statement, several statements, or anything ClickHouse refuses."""
     statement = statement.strip().rstrip(";").strip()
@@ -90,7 +90,7 @@ def write_csv(frame: pl.DataFrame, out: TextIO = sys.stdout) -> None:
     frame.write_csv(out)
 
 
-def _reason(exc: ClickHouseError, clickhouse: ClickHouseResource) -> str:
+def _reason(exc: ClickHouseError, clickhouse: ClickHouse) -> str:
     """ClickHouse's own message (a server's comes after the driver's line naming the URL), its
     first line, redacted, cut where ClickHouse starts listing every token it expected."""
     text = redact_text(str(exc), [clickhouse.target.password])

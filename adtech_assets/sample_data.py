@@ -24,7 +24,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from adtech_assets.resources.postgres import PostgresResource
+from adtech_assets.resources.postgres import Postgres
 from adtech_assets.sql_files import seed_sql
 
 
@@ -48,32 +48,32 @@ def seed_key(seed: float | None) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _run(postgres: PostgresResource, name: str, seed: float | None, **params) -> int:
+def _run(postgres: Postgres, name: str, seed: float | None, **params) -> int:
     with postgres.connect() as conn, conn.transaction():
         cur = conn.execute(seed_sql(f"generate/{name}"), {**params, "seed": seed_key(seed)})
         return cur.rowcount
 
 
-def seed_advertisers(pg: PostgresResource, count: int, window: SeedWindow, seed: float | None = None) -> int:
+def seed_advertisers(pg: Postgres, count: int, window: SeedWindow, seed: float | None = None) -> int:
     return _run(pg, "advertisers", seed, count=count, window_start=window.start, window_end=window.end)
 
 
-def seed_campaigns(pg: PostgresResource, count: int, window: SeedWindow, seed: float | None = None) -> int:
+def seed_campaigns(pg: Postgres, count: int, window: SeedWindow, seed: float | None = None) -> int:
     return _run(pg, "campaigns", seed, count=count, window_start=window.start, window_end=window.end)
 
 
-def seed_impressions(pg: PostgresResource, count: int, window: SeedWindow, seed: float | None = None) -> int:
+def seed_impressions(pg: Postgres, count: int, window: SeedWindow, seed: float | None = None) -> int:
     return _run(pg, "impressions", seed, count=count, window_start=window.start, window_end=window.end)
 
 
 def seed_clicks(
-    pg: PostgresResource, ctr: float, window: SeedWindow, after_id: int = 0, seed: float | None = None
+    pg: Postgres, ctr: float, window: SeedWindow, after_id: int = 0, seed: float | None = None
 ) -> int:
     """Clicks for impressions with ``id > after_id`` (the ones a batch just added)."""
     return _run(pg, "clicks", seed, ctr=ctr, after_id=after_id, window_end=window.end)
 
 
-def max_impression_id(pg: PostgresResource) -> int:
+def max_impression_id(pg: Postgres) -> int:
     with pg.connect() as conn:
         return conn.execute("SELECT coalesce(max(id), 0) FROM impressions").fetchone()[0]
 
@@ -87,7 +87,7 @@ class BatchCounts:
 
 
 def seed_batch(
-    pg: PostgresResource,
+    pg: Postgres,
     *,
     advertisers: int,
     campaigns: int,
@@ -106,11 +106,11 @@ def seed_batch(
     )
 
 
-def stats(pg: PostgresResource) -> list[tuple]:
+def stats(pg: Postgres) -> list[tuple]:
     with pg.connect() as conn:
         return conn.execute(seed_sql("generate/stats")).fetchall()
 
 
-def reset(pg: PostgresResource) -> None:
+def reset(pg: Postgres) -> None:
     with pg.connect() as conn:
         conn.execute(seed_sql("generate/reset"))

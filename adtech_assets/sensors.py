@@ -48,18 +48,19 @@ from dagster import (
     sensor,
 )
 
-from adtech_assets.assets.facts import FACTS
 from adtech_assets.assets.kpis import KPI_VIEWS
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.assets.sources import source_observations
 from adtech_assets.errors import AdtechError
 from adtech_assets.jobs import DAYS_TAG, TRIGGER_TAG, days_tags, load_days, refresh_dims_and_kpis, refresh_kpis
 from adtech_assets.jobs import sync as sync_job
-from adtech_assets.partitions import day_ranges, days_between
-from adtech_assets.planner import Counters, PassPlan, plan_pass, read_counters
+from adtech_assets.days import day_ranges, days_between
+from adtech_assets.planner import PassPlan, plan_pass
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.run_liveness import fail_dead_runs
 from adtech_assets.settings import sync_cron, sync_interval_seconds, verify_interval_seconds
+from adtech_assets.tables import FACTS
+from adtech_assets.write_counters import Counters, read_counters
 
 # A tick waits this long for the embedded engine, then leaves the look to the next tick.
 SENSOR_LOCK_SECONDS = 5

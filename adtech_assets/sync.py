@@ -25,23 +25,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import replace
 
 from dagster import AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
 
-from adtech_assets.assets.dims import DIMS
 from adtech_assets.assets.kpis import kpi_assets
-from adtech_assets.assets.sources import read_counters, source_observations
+from adtech_assets.assets.sources import source_observations
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
 from adtech_assets.errors import AdtechError
+from adtech_assets.idle_pass import PlannedPass, idle_report, planned_pass, say_repairs
+from adtech_assets.instance_files import record_observed_counters
 from adtech_assets.jobs import TRIGGER_TAG, days_tags, jobs
 from adtech_assets.jobs import sync as sync_job
-from adtech_assets.planner import DAILY_TABLES, plan_pass
 from adtech_assets.resources import ClickHouseResource, PostgresResource, preflight
-from adtech_assets.run_liveness import fail_dead_runs, worker_tags
-from adtech_assets.state import clickhouse_now, pending_days
+from adtech_assets.run_liveness import fail_dead_runs, instance_home, worker_tags
+from adtech_assets.state import pending_days
 from adtech_assets.step_failures import adtech_error_of
+from adtech_assets.sync_report import CheckOutcome, SyncReport
+from adtech_assets.tables import DAILY_TABLES, DIMS
+from adtech_assets.write_counters import read_counters
 
 # Step-level logs go to the run's event log (the UI); the console shows progress lines only.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -49,41 +51,6 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 DIM_KEYS = {spec.table: spec.key for spec in DIMS}
 KPI_KEYS = [asset.key for asset in kpi_assets]
-
-
-@dataclass
-class CheckOutcome:
-    asset: str
-    check: str
-    passed: bool
-    metadata: dict
-    blocking: bool = True  # False for WARN-severity results: reported, never a reason to stop
-
-
-@dataclass
-class SyncReport:
-    days_loaded: list[date] = field(default_factory=list)
-    days_outside_partitions: list[date] = field(default_factory=list)
-    checks: list[CheckOutcome] = field(default_factory=list)
-    run_ids: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    reasons: dict[date, str] = field(default_factory=dict)
-    dead_runs: list[str] = field(default_factory=list)
-    sources_observed: list[str] = field(default_factory=list)
-    kpis_refreshed: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.kpis_refreshed and not self.failed_checks and not self.errors
-
-    @property
-    def failed_checks(self) -> list[CheckOutcome]:
-        """Failed ERROR-severity checks: they stop the KPI refresh and fail the pass."""
-        return [c for c in self.checks if not c.passed and c.blocking]
-
-    @property
-    def warnings(self) -> list[CheckOutcome]:
-        return [c for c in self.checks if not c.passed and not c.blocking]
 
 
 def _record(report: SyncReport, result: ExecuteInProcessResult, instance: DagsterInstance) -> None:
@@ -130,20 +97,22 @@ def run_sync(
     full: bool = False,
     trigger: str = "adtech sync",
     preflighted: bool = False,
+    planned: PlannedPass | None = None,
 ) -> SyncReport:
     """One pass; ``trigger`` is what the runs' ``adtech/trigger`` tag says launched them;
     ``preflighted``: the caller has just run ``preflight`` on these resources (the CLI does,
-    before it loads the code location), so it is not run again.
+    before it loads the code location), so it is not run again; ``planned``: the caller has
+    planned the pass (``idle_pass``, when no source observation was due), so it is not planned again.
 
     One ClickHouse session spans the pass: the embedded engine is opened once (each open costs
     0.05-0.3 s) and its lock is held from the plan to the last run, so no other process changes
     ClickHouse between the two."""
     with resources["clickhouse"].session():
-        return _sync_pass(instance, resources, say, full, trigger, preflighted)
+        return _sync_pass(instance, resources, say, full, trigger, preflighted, planned)
 
 
 def _sync_pass(instance: DagsterInstance, resources: dict, say: Callable[[str], None], full: bool,
-               trigger: str, preflighted: bool) -> SyncReport:
+               trigger: str, preflighted: bool, planned: PlannedPass | None) -> SyncReport:
     postgres: PostgresResource = resources["postgres"]
     clickhouse: ClickHouseResource = resources["clickhouse"]
     if not preflighted:
@@ -167,26 +136,26 @@ def _sync_pass(instance: DagsterInstance, resources: dict, say: Callable[[str], 
         _record(report, result, instance)
         return result
 
-    counters = read_counters(postgres)
-    # Observing a moved source counts its rows (a scan: 0.7 s at 10M impressions), which
-    # Postgres does while the planner works; the observations still precede this pass's runs.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="observe-sources") as background:
-        observing = background.submit(source_observations, instance, postgres, counters)
-        with clickhouse.session() as ch:
-            plan = plan_pass(postgres, ch, full=full, counters=counters)
-            loads_started = clickhouse_now(ch)  # a day marked pending after this is another pass's
-        observed = observing.result()
-    for observation in observed:  # the sources whose write counters moved: row count, newest change
-        instance.report_runless_asset_event(observation)
-    report.sources_observed = [o.asset_key.path[-1] for o in observed]
+    if planned is None:
+        counters = read_counters(postgres)
+        # Observing a moved source counts its rows (a scan: 0.7 s at 10M impressions), which
+        # Postgres does while the planner works; the observations still precede this pass's runs.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="observe-sources") as background:
+            observing = background.submit(source_observations, instance, postgres, counters)
+            with clickhouse.session() as ch:
+                planned = planned_pass(postgres, ch, full, counters)
+            observed = observing.result()
+        for observation in observed:  # the sources whose write counters moved: row count, newest change
+            instance.report_runless_asset_event(observation)
+        report.sources_observed = [o.asset_key.path[-1] for o in observed]
+        if home := instance_home(instance):
+            record_observed_counters(home, counters)
+    plan = planned.plan
+    if plan.idle:
+        return replace(idle_report(plan, say), dead_runs=report.dead_runs, sources_observed=report.sources_observed)
+    say_repairs(plan, say)
     report.days_loaded, report.days_outside_partitions = plan.days, plan.outside_partitions
     report.reasons = plan.reasons
-    if plan.totals_repaired:
-        say("agg_campaign_totals differed from the rollup's sums: rebuilt")
-    if plan.idle:
-        say("nothing changed: ClickHouse equals Postgres" + (" (fingerprinted)" if plan.fingerprinted else ""))
-        report.kpis_refreshed = True
-        return report
 
     if plan.dims_changed:
         say(f"dims: {', '.join(plan.dims_changed)} differ from Postgres")
@@ -214,7 +183,7 @@ def _sync_pass(instance: DagsterInstance, resources: dict, say: Callable[[str], 
 
     with clickhouse.session() as ch:
         left = sorted(d for d, p in pending_days(ch, DAILY_TABLES).items()
-                      if d in set(plan.days) and p.since <= loads_started)
+                      if d in set(plan.days) and p.since <= planned.loads_started)
     if left:
         report.errors.append(f"{len(left)} day(s) still differ after their reload, first {left[0]}: "
                              "see the runs' check results")

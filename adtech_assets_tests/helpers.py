@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -150,6 +151,31 @@ def kpi_differences(postgres: PostgresResource, clickhouse: ClickHouseResource) 
                 "clickhouse_only": [r for r in ch_rows if r not in pg_rows][:10],
             }
     return differences
+
+
+# ---- Postgres writes, as the next pass sees them -------------------------------------------------
+
+def settle_counters(postgres, table: str, before: list) -> None:
+    """Postgres publishes a transaction's write counters when its backend goes idle or exits,
+    a moment after the commit; wait (bounded) until they show, as the next pass would."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if counters(postgres, table) != before:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the write counters of {table} never moved")
+
+
+def counters(postgres, table: str) -> list:
+    """The table's insert, update and delete counters (``pg_stat_user_tables``)."""
+    return list(pg_execute(postgres, "SELECT n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables "
+                                     "WHERE relname = %s", (table,))[0])
+
+
+def change(postgres, table: str, statement: str, params=()) -> None:
+    before = counters(postgres, table)
+    pg_execute(postgres, statement, params)
+    settle_counters(postgres, table, before)
 
 
 # ---- the CLI, as a user runs it -----------------------------------------------------------------

@@ -19,6 +19,7 @@ from adtech_assets.sample_data import SeedWindow, seed_batch
 from adtech_assets.settings import PROJECT_ROOT
 from adtech_assets_tests.helpers import (
     add_events,
+    change,
     ch_command,
     ch_query,
     ch_scalar,
@@ -53,28 +54,6 @@ def assert_converged(postgres, clickhouse) -> None:
                                      ("clicks", "fact_clicks", "click_id")):
         assert fact_rows(clickhouse, table, id_column) == source_rows(postgres, source), table
     assert kpi_differences(postgres, clickhouse) == {}
-
-
-def settle_counters(postgres, table: str, before: list) -> None:
-    """Postgres publishes a transaction's write counters when its backend goes idle or exits,
-    a moment after the commit; wait (bounded) until they show, as the next pass would."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if counters(postgres, table) != before:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the write counters of {table} never moved")
-
-
-def counters(postgres, table: str) -> list:
-    return list(pg_execute(postgres, "SELECT n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables "
-                                     "WHERE relname = %s", (table,))[0])
-
-
-def change(postgres, table: str, statement: str, params=()) -> None:
-    before = counters(postgres, table)
-    pg_execute(postgres, statement, params)
-    settle_counters(postgres, table, before)
 
 
 def sync_ok(resources, instance=None):

@@ -12,38 +12,22 @@ import queue
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import pyarrow as pa
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
 
 from adtech_assets.assets import CLICKHOUSE_ASSET, DAILY
 from adtech_assets.assets.sources import source_key
 from adtech_assets.assets.table_metadata import record_day_metadata, table_name
 from adtech_assets.fingerprints import Fingerprint, clickhouse_day_fingerprints
-from adtech_assets.partitions import day_ranges, days_between, run_days
+from adtech_assets.days import day_ranges, days_between
+from adtech_assets.partitions import run_days
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
 from adtech_assets.state import clickhouse_now, record_loads
 from adtech_assets.step_failures import as_step_failure
-
-
-@dataclass(frozen=True)
-class FactSpec:
-    table: str
-    source: str
-    id_column: str
-
-    @property
-    def key(self) -> AssetKey:
-        return AssetKey(["analytics", self.table])
-
-
-FACTS = [
-    FactSpec("fact_impressions", "impressions", "impression_id"),
-    FactSpec("fact_clicks", "clicks", "click_id"),
-]
+from adtech_assets.tables import FACTS, FactSpec
 
 
 # Readers over parts of a range, each its own Postgres backend. On this 2-core machine one is

@@ -10,11 +10,11 @@ what the UI shows of it: its row count, its column schema and its first rows (``
 from dagster import AssetsDefinition, MaterializeResult, asset
 
 from adtech_assets.assets import CLICKHOUSE_ASSET
-from adtech_assets.assets.dims import DIMS
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.assets.table_metadata import PREVIEW_ROWS, table_metadata, view_preview
 from adtech_assets.resources import ClickHouseResource
 from adtech_assets.step_failures import as_step_failure
+from adtech_assets.tables import DIMS
 
 KPI_VIEWS = {
     "mv_campaign_ctr": "Every campaign's impressions, clicks and CTR, with its advertiser.",

@@ -10,42 +10,21 @@ their time), rebuilt after every rollup rebuild and repaired by the planner when
 
 from datetime import date, timedelta
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from adtech_assets.assets import CLICKHOUSE_ASSET, DAILY
-from adtech_assets.assets.facts import FACTS
 from adtech_assets.assets.table_metadata import record_day_metadata, table_name
-from adtech_assets.cluster_ddl import deployment_cluster
+from adtech_assets.campaign_totals import rebuild_campaign_totals
 from adtech_assets.fingerprints import ROLLUP_COLUMNS, Fingerprint, rollup_day_fingerprints, rollup_totals
-from adtech_assets.partitions import day_ranges, days_between, run_days
+from adtech_assets.days import day_ranges, days_between
+from adtech_assets.partitions import run_days
 from adtech_assets.resources import ClickHouseResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
 from adtech_assets.state import clickhouse_now, record_loads
 from adtech_assets.step_failures import as_step_failure
+from adtech_assets.tables import FACTS, ROLLUP_TABLE, analytics_key
 
-ROLLUP_TABLE = "agg_campaign_daily"
-ROLLUP_KEY = AssetKey(["analytics", ROLLUP_TABLE])
-TOTALS_TABLE = "agg_campaign_totals"  # the rollup's all-time sums per campaign, for the views
-
-
-def rebuild_campaign_totals(ch: ClickHouseSession) -> None:
-    """Make ``agg_campaign_totals`` the rollup's sums per campaign, swapped in whole."""
-    with ch.staging_table(TOTALS_TABLE) as staging:
-        ch.command("ops/campaign_totals_from_rollup", staging=staging)
-        if ch.scalar("ops/count_rows", table=staging):
-            ch.command("ops/replace_whole_table", table=TOTALS_TABLE, staging=staging)
-        else:
-            ch.command("ops/truncate_table", table=TOTALS_TABLE)
-
-
-def repair_campaign_totals(ch: ClickHouseSession) -> bool:
-    """Rebuild ``agg_campaign_totals`` if it is not the rollup's sums (drift, a new deployment,
-    a rebuild that a crash cut short); True if it did. A ClickHouse-only comparison, ~10 ms.
-    Cluster mode loads nothing yet (``staging_table``), so there is nothing to repair."""
-    if deployment_cluster(ch.target) or not ch.scalar("checks/campaign_totals_differences"):
-        return False
-    rebuild_campaign_totals(ch)
-    return True
+ROLLUP_KEY = analytics_key(ROLLUP_TABLE)
 
 
 def rebuild_rollup_days(ch: ClickHouseSession, days: list[date]) -> dict[date, Fingerprint]:

@@ -24,9 +24,9 @@ from dagster import (
 from adtech_assets.resources import PostgresResource
 from adtech_assets.resources.postgres import SOURCE_TABLES, table_query
 from adtech_assets.step_failures import as_step_failure
+from adtech_assets.write_counters import Counters, counters_text, read_counters
 
 DIMENSION_TABLES = ("advertiser", "campaign")
-Counters = dict[str, list[int]]  # table -> [inserts, updates, deletes, file node]
 COUNTERS_KEY = "write_counters"
 # The engine the UI shows on the node. ``observable_source_asset`` takes no ``kinds`` (1.13 drops
 # the argument silently), so the kind is given as the tag that ``kinds=`` sets on assets.
@@ -37,16 +37,6 @@ DATA_VERSION_TAGS = ("dagster/data_version", "dagster/data_version_is_user_provi
 
 def source_key(table: str) -> AssetKey:
     return AssetKey(["postgres", "public", table])
-
-
-def read_counters(postgres: PostgresResource) -> Counters:
-    """Every source table's write counters: one catalog read, no table scan."""
-    return {table: [int(v or 0) for v in values] for table, *values in postgres.fetch("write_counters")}
-
-
-def _counters_text(counters: list[int] | None) -> str:
-    inserts, updates, deletes, file_node = counters or [0, 0, 0, 0]
-    return f"inserts {inserts}, updates {updates}, deletes {deletes}, file node {file_node}"
 
 
 def observe_tables(postgres: PostgresResource, tables: list[str], counters: Counters) -> dict[str, tuple[DataVersion, dict]]:
@@ -62,7 +52,7 @@ def observe_tables(postgres: PostgresResource, tables: list[str], counters: Coun
                 "dagster/row_count": MetadataValue.int(rows),
                 "max_id": MetadataValue.int(max_id),
                 "newest_change": MetadataValue.text(str(newest)),
-                COUNTERS_KEY: MetadataValue.text(_counters_text(counters.get(table))),
+                COUNTERS_KEY: MetadataValue.text(counters_text(counters.get(table))),
             })
     return observed
 
@@ -83,7 +73,7 @@ def source_observations(instance: DagsterInstance, postgres: PostgresResource, c
     """Observations of the source tables whose write counters differ from those recorded with
     their latest observation (or that were never observed): what ``adtech sync`` and the
     sensor record, so the graph shows every source's row count and newest change."""
-    moved = [t for t in SOURCE_TABLES if _latest_counters(instance, t) != _counters_text(counters.get(t))]
+    moved = [t for t in SOURCE_TABLES if _latest_counters(instance, t) != counters_text(counters.get(t))]
     if not moved:
         return []
     return [

@@ -1,44 +1,37 @@
-"""Resources: the source Postgres and the target ClickHouse, each one small explicit surface,
-configured from the environment (``ADTECH_PG_URL``, ``ADTECH_CLICKHOUSE_URL``; unset, the
-embedded engines under ``ADTECH_DATA_DIR``)."""
+"""Resources: the source Postgres and the target ClickHouse, each one small explicit surface.
+
+``Postgres`` and ``ClickHouse`` are plain classes, so that a pass with nothing to do runs
+without Dagster; ``PostgresResource`` and ``ClickHouseResource`` (``configurable``) are the
+same with Dagster config, and are imported from here on first use, with Dagster.
+"""
 
 from __future__ import annotations
 
 import os
 
-from dagster import EnvVar
-
-from adtech_assets.resources.clickhouse import ClickHouseResource
-from adtech_assets.resources.postgres import PostgresResource
+from adtech_assets.resources.clickhouse import ClickHouse
+from adtech_assets.resources.postgres import Postgres
 from adtech_assets.settings import CLICKHOUSE_URL, PG_URL
 
-__all__ = ["ClickHouseResource", "PostgresResource", "build_resources", "preflight", "resolved_resources"]
+__all__ = ["ClickHouse", "ClickHouseResource", "Postgres", "PostgresResource", "build_resources",
+           "from_environment", "preflight", "resolved_resources"]
+_CONFIGURABLE = {"ClickHouseResource", "PostgresResource", "build_resources", "resolved_resources"}
 
 
-def _from_env(name: str) -> EnvVar | None:
-    """``EnvVar(name)`` when it is set (the value stays out of config and logs), else None."""
-    return EnvVar(name) if os.environ.get(name) else None
+def __getattr__(name: str):
+    if name in _CONFIGURABLE:
+        from adtech_assets.resources import configurable
+
+        return getattr(configurable, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def build_resources() -> dict:
-    """The code location's resources: values read by Dagster when a run starts."""
-    return {
-        "postgres": PostgresResource(url=_from_env(PG_URL)),
-        "clickhouse": ClickHouseResource(url=_from_env(CLICKHOUSE_URL)),
-    }
+def from_environment() -> tuple[Postgres, ClickHouse]:
+    """Both databases as the environment configures them now, without Dagster."""
+    return Postgres(url=os.environ.get(PG_URL) or None), ClickHouse(url=os.environ.get(CLICKHOUSE_URL) or None)
 
 
-def resolved_resources() -> dict:
-    """The same resources with their values read from the environment now, for use outside a
-    run (the ``adtech`` CLI passes them to in-process runs). Built directly: Dagster's
-    ``process_config_and_initialize`` would create a throwaway instance each (~0.35 s)."""
-    return {
-        "postgres": PostgresResource(url=os.environ.get(PG_URL) or None),
-        "clickhouse": ClickHouseResource(url=os.environ.get(CLICKHOUSE_URL) or None),
-    }
-
-
-def preflight(postgres: PostgresResource, clickhouse: ClickHouseResource) -> None:
+def preflight(postgres: Postgres, clickhouse: ClickHouse) -> None:
     """Fail fast with one clear line (AdtechError) when either database is unusable, before
     any Dagster run starts and buries the reason in step failures."""
     postgres.check_source_schema()

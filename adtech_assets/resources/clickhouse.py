@@ -1,4 +1,4 @@
-"""The ClickHouse resource: one small surface over clickhouse-connect for both backends.
+"""ClickHouse: one small surface over clickhouse-connect for both backends.
 
 ``ADTECH_CLICKHOUSE_URL`` picks the backend: ``http[s]://...`` is a ClickHouse server,
 ``chdb:///path`` (and the default) the embedded engine, chDB, driven in process by the same
@@ -29,13 +29,10 @@ import clickhouse_connect
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
-from dagster import ConfigurableResource, InitResourceContext
-from pydantic import Field
 
 from adtech_assets.cluster_ddl import deployment_cluster
 from adtech_assets.errors import AdtechError, TransientError
 from adtech_assets.redaction import first_line
-from adtech_assets.run_liveness import register_worker
 from adtech_assets.settings import CLICKHOUSE_URL, DATA_DIR, ClickHouseTarget, parse_clickhouse_url, validate_identifier
 from adtech_assets.resources import clickhouse_schema
 from adtech_assets.sql_files import CLICKHOUSE_DIR, clickhouse_sql
@@ -248,37 +245,18 @@ def _acquire_file_lock(path: Path, timeout: float) -> int:
             time.sleep(0.05)
 
 
-class ClickHouseResource(ConfigurableResource):
-    """The analytical store. ``url`` comes from ``ADTECH_CLICKHOUSE_URL`` through ``EnvVar``."""
+class ClickHouse:
+    """The analytical store. Plain, so a pass that runs nothing needs no Dagster;
+    ``ClickHouseResource`` is the same with Dagster config (``url`` through ``EnvVar``)."""
 
-    url: Optional[str] = Field(
-        default=None,
-        repr=False,
-        description="http[s]://user:password@host:port or chdb:///absolute/path; unset: embedded",
-    )
-    lock_timeout_seconds: float = Field(
-        default=3600, description="How long to wait for another process using the embedded engine"
-    )
-    send_receive_timeout_seconds: int = 600
+    def __init__(self, url: Optional[str] = None, lock_timeout_seconds: float = 3600,
+                 send_receive_timeout_seconds: int = 600):
+        self.url, self.lock_timeout_seconds = url, lock_timeout_seconds
+        self.send_receive_timeout_seconds = send_receive_timeout_seconds
 
     @property
     def target(self) -> ClickHouseTarget:
         return parse_clickhouse_url(self.url)
-
-    @contextmanager
-    def yield_for_execution(self, context: InitResourceContext) -> Iterator["ClickHouseResource"]:
-        """The resource for a run (all its steps with the in-process executor, one step in a
-        step process) or a sensor tick. A run records its worker, so a killed run is marked
-        failed later; on the embedded engine a run also keeps the engine open across its steps
-        (opening it costs 0.1-0.3 s a step; its lock would pass between the steps of one run
-        only). A sensor opens it only when its tick needs it, with its own short wait."""
-        run_id = context.run.run_id if context.run is not None else None
-        register_worker(context.instance, run_id)
-        if run_id is None or self.target.embedded_path is None:
-            yield self
-            return
-        with self.session():
-            yield self
 
     @contextmanager
     def session(self, lock_timeout_seconds: float | None = None) -> Iterator[ClickHouseSession]:

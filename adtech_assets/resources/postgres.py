@@ -1,4 +1,4 @@
-"""The source PostgreSQL: one resource for small queries (psycopg) and bulk reads (ADBC -> Arrow).
+"""The source PostgreSQL: one surface for small queries (psycopg) and bulk reads (ADBC -> Arrow).
 
 Bulk reads stream Arrow record batches from the ADBC driver, which reads Postgres's binary COPY
 protocol straight into columns; nothing is materialized as Python tuples. Every session runs in
@@ -21,8 +21,6 @@ import psycopg
 import pyarrow as pa
 from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from dagster import ConfigurableResource
-from pydantic import Field
 
 from adtech_assets.errors import AdtechError, TransientError
 from adtech_assets.redaction import SECRET_KEYS, first_line, redact_conninfo
@@ -226,19 +224,15 @@ def connection_error(conninfo: str, exc: Exception) -> AdtechError:
     )
 
 
-class PostgresResource(ConfigurableResource):
+class Postgres:
     """The operational database we copy from. Read-only use: SELECT on the four source tables
-    suffices for the pipeline (migrations and the generator need more)."""
+    suffices for the pipeline (migrations and the generator need more). Plain, so a pass that
+    runs nothing needs no Dagster; ``PostgresResource`` is the same with Dagster config."""
 
-    url: Optional[str] = Field(
-        default=None,
-        repr=False,
-        description="libpq connection string (postgresql:// URL or keywords); unset: the embedded server",
-    )
-    embedded_data_dir: Optional[str] = Field(
-        default=None, description="Data folder of the embedded server (default: ADTECH_DATA_DIR)"
-    )
-    connect_timeout_seconds: int = 10
+    def __init__(self, url: Optional[str] = None, embedded_data_dir: Optional[str] = None,
+                 connect_timeout_seconds: int = 10):
+        self.url, self.embedded_data_dir = url, embedded_data_dir
+        self.connect_timeout_seconds = connect_timeout_seconds
 
     def resolved_url(self) -> str:
         return _resolve(self.url or None, self.embedded_data_dir or str(data_dir()))
