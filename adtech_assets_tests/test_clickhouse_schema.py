@@ -113,7 +113,7 @@ def test_an_applied_version_that_was_edited_is_refused(clickhouse, ddl_copy):
     message = str(raised.value)
     assert "V5__fact_clicks.sql was edited after it was applied" in message
     assert f"new version, V{NEXT_VERSION}__<name>.sql" in message
-    assert not raised.value.allow_retries
+    assert not raised.value.retriable  # a step fails at once: Failure(allow_retries=False) (step_failures)
 
 
 def test_a_deployment_made_before_versioning_is_adopted_with_its_data(clickhouse):

@@ -262,7 +262,7 @@ def test_facts_loaded_alone_then_one_sync_rebuilds_their_rollup(loaded, postgres
 
 
 def test_merges_change_parts_but_a_pass_stays_a_no_op(loaded, postgres, clickhouse):
-    from adtech_assets.planner import DAILY_TABLES
+    from adtech_assets.tables import DAILY_TABLES
     from adtech_assets.state import parts_signatures
 
     with clickhouse.session() as ch:

@@ -263,3 +263,24 @@ def test_a_small_query_reconnects_when_the_server_dropped_its_idle_connection(po
     assert terminate_backends(pg_server_url, database_of(pg_url)) >= 1, "the query's connection was not kept for reuse"
     add_advertiser(postgres, "after")
     assert postgres.fetch("dimension_id_count", table="advertiser", params={"max_id": 10**9}) == [(2,)]
+
+
+def test_an_adtech_error_leaves_a_step_as_a_failure_retried_only_when_transient():
+    from dagster import Failure
+
+    from adtech_assets.errors import AdtechError, TransientError
+    from adtech_assets.step_failures import ERROR_CLASS, as_step_failure
+
+    def raising(error):
+        @as_step_failure
+        def compute(context, postgres):
+            raise error
+        return compute
+
+    for error, retried in ((AdtechError("a column is gone: add it"), False), (TransientError("refused: retry"), True)):
+        with pytest.raises(Failure) as raised:
+            raising(error)(None, None)
+        assert raised.value.description == str(error) and raised.value.allow_retries is retried
+        assert raised.value.metadata[ERROR_CLASS].value == type(error).__name__
+    with pytest.raises(ZeroDivisionError):  # anything else leaves as it is, for the retry policy
+        as_step_failure(lambda: 1 / 0)()

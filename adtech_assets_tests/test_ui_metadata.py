@@ -31,7 +31,8 @@ from adtech_assets.assets.table_metadata import PREVIEW_ROWS
 from adtech_assets.checks import ROW_COUNTS_MATCH_POSTGRES
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS, defs
 from adtech_assets.fingerprints import postgres_day_fingerprints
-from adtech_assets.partitions import days_between, partition_range_tags
+from adtech_assets.days import days_between
+from adtech_assets.partitions import partition_range_tags
 from adtech_assets.resources.postgres import SOURCE_TABLES
 from adtech_assets.sample_data import SeedWindow, seed_batch
 from adtech_assets.sensors import OBSERVE_SOURCES_SECONDS, kpis_follow_rollup, postgres_changes

@@ -8,7 +8,7 @@ the stated number of runs with its min and max:
 
   1. Postgres fingerprint pass over the whole partition window (``postgres_day_fingerprints``),
      impressions and clicks: what an update, a delete or ``--full`` costs (seconds)
-  2. the gated Postgres path of a no-op pass: the write counters (``planner.read_counters``)
+  2. the gated Postgres path of a no-op pass: the write counters (``write_counters.read_counters``)
      plus one insert-detection look per fact table (``take_snapshot`` + ``changed_days_since`` in
      a REPEATABLE READ transaction, cursor from the previous look); a no-op pass only reads the
      counters, the looks run when an insert counter moved (ms). Also the first look after the
@@ -121,8 +121,8 @@ def timed(fn: Callable[[], object], runs: int) -> tuple[list[float], list[object
 def bench_postgres(pg_url: str, runs_s: int, runs_ms: int, out: Results) -> None:
     from adtech_assets.change_detection import advance, changed_days_since, low_water_id, take_snapshot
     from adtech_assets.fingerprints import postgres_day_fingerprints
-    from adtech_assets.partitions import partition_window
-    from adtech_assets.planner import read_counters
+    from adtech_assets.days import partition_window
+    from adtech_assets.write_counters import read_counters
     from adtech_assets.resources import PostgresResource
 
     pg = PostgresResource(url=pg_url)
@@ -216,7 +216,8 @@ def initial_sync(pg_url: str, ch_dir: Path, out: Results) -> bool:
 def clickhouse_state(ch_dir: Path) -> dict:
     """What ClickHouse says about the loads and the planner's cursor (outside every timed region)."""
     from adtech_assets.change_detection import low_water_id
-    from adtech_assets.planner import DAILY_TABLES, PlannerCursor
+    from adtech_assets.planner import PlannerCursor
+    from adtech_assets.tables import DAILY_TABLES
     from adtech_assets.resources import ClickHouseResource
     from adtech_assets.state import pending_days, read_cursor
 
@@ -240,13 +241,12 @@ def rewritten_since(ch_dir: Path, written) -> int:
 
 
 def bench_clickhouse(ch_dir: Path, runs_s: int, runs_ms: int, out: Results) -> None:
-    from adtech_assets.assets.facts import FACTS
-    from adtech_assets.assets.rollups import ROLLUP_TABLE
+    from adtech_assets.days import partition_window
     from adtech_assets.fingerprints import clickhouse_day_fingerprints, rollup_day_fingerprints
-    from adtech_assets.partitions import partition_window
-    from adtech_assets.planner import DAILY_TABLES, clickhouse_drift
+    from adtech_assets.planner import clickhouse_drift
     from adtech_assets.resources import ClickHouseResource
     from adtech_assets.state import parts_signatures, read_manifest
+    from adtech_assets.tables import DAILY_TABLES, FACTS, ROLLUP_TABLE
 
     start, end = partition_window()
     print("\n3. ClickHouse drift scan on the loaded embedded ClickHouse, milliseconds")

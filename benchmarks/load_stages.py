@@ -23,7 +23,7 @@ import psycopg
 
 from adtech_assets.assets import facts
 from adtech_assets.fingerprints import Fingerprint, clickhouse_day_fingerprints
-from adtech_assets.partitions import days_between
+from adtech_assets.days import days_between
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.state import clickhouse_now, record_loads
 
