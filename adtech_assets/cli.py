@@ -149,9 +149,10 @@ def _report_sync(report) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from adtech_assets.idle_pass import idle_report, needs_dagster, plan_without_dagster
+    from adtech_assets.pass_plan import idle_report, needs_dagster, observations_due, planning
     from adtech_assets.resources import preflight
     from adtech_assets.settings import partitions_start
+    from adtech_assets.write_counters import read_counters
 
     home = dagster_home()
     partitions_start()  # a bad ADTECH_PARTITIONS_START is refused before any database is opened
@@ -161,16 +162,20 @@ def cmd_sync(args: argparse.Namespace) -> int:
     # cannot work fails here, before Dagster is loaded; a pass with nothing to do never loads it.
     with clickhouse.session() as ch:
         preflight(postgres, clickhouse)
-        planned = plan_without_dagster(home, postgres, ch, full)
-        if planned is not None and not needs_dagster(planned, home):
-            return _report_sync(idle_report(planned.plan, say))
-        from adtech_assets.resources import resolved_resources
-        from adtech_assets.sync import run_sync
+        counters = read_counters(postgres)
+        due = observations_due(home, counters)
+        with planning(postgres, ch, full, counters, due) as planned:
+            if not due:
+                quiet = planned()
+                if not needs_dagster(quiet, home):
+                    return _report_sync(idle_report(quiet.plan, say))
+            from adtech_assets.resources import resolved_resources
+            from adtech_assets.sync import run_sync  # Dagster is imported while the plan is made
 
-        with _opened_instance(home) as instance:
-            say(f"Dagster instance: {home}")
-            report = run_sync(instance, resolved_resources(), say, full=full, trigger=f"adtech {args.command}",
-                              preflighted=True, planned=planned)
+            with _opened_instance(home) as instance:
+                say(f"Dagster instance: {home}")
+                report = run_sync(instance, resolved_resources(), say, full=full, trigger=f"adtech {args.command}",
+                                  preflighted=True, planned=planned())
     return _report_sync(report)
 
 

@@ -3,9 +3,9 @@
 1. runs of processes that died are marked failed (``run_liveness``);
 2. the planner finds what differs (drift in ClickHouse, new rows, and, when the write counters
    say so, updates and deletes) and marks it pending in ClickHouse (``planner``); the source
-   tables whose write counters moved since their latest observation are observed meanwhile, in a
-   thread (row count, newest change, data version), recorded in the instance as runless
-   observations before any run;
+   tables whose write counters moved since their last recorded observation are read meanwhile,
+   in a thread (row count, newest change), and recorded in the instance as runless observations
+   before any run (``pass_plan``, which the CLI runs before it has loaded Dagster);
 3. one run of the ``sync`` job per range of consecutive pending days that reload the same
    tables: the facts that differ, then their rollup days, with the blocking checks judging those
    days on their data; the first run also loads the dims that differ (no day pending: one run of
@@ -17,23 +17,22 @@ Runs execute in this process against the given instance, tagged with what launch
 (``adtech/trigger``) and, for day loads, which days (``adtech/days`` and Dagster's partition
 range tags), so the UI lists them under their job with those tags.
 
-Nothing changed: no Dagster run at all. The pass fails (exit 1) when a check fails, a step
+Nothing changed: no Dagster run at all (and from the CLI, no Dagster: ``pass_plan``). The pass fails (exit 1) when a check fails, a step
 fails, or a day is still pending afterwards, and says which.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from dagster import AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
 
 from adtech_assets.assets.kpis import kpi_assets
-from adtech_assets.assets.sources import source_observations
+from adtech_assets.assets.sources import source_observation
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
 from adtech_assets.errors import AdtechError
-from adtech_assets.idle_pass import PlannedPass, idle_report, planned_pass, say_repairs
+from adtech_assets.pass_plan import PlannedPass, idle_report, observations_due, planning, say_repairs
 from adtech_assets.instance_files import record_observed_counters
 from adtech_assets.jobs import TRIGGER_TAG, days_tags, jobs
 from adtech_assets.jobs import sync as sync_job
@@ -102,7 +101,7 @@ def run_sync(
     """One pass; ``trigger`` is what the runs' ``adtech/trigger`` tag says launched them;
     ``preflighted``: the caller has just run ``preflight`` on these resources (the CLI does,
     before it loads the code location), so it is not run again; ``planned``: the caller has
-    planned the pass (``idle_pass``, when no source observation was due), so it is not planned again.
+    planned the pass and read the due observations (``pass_plan``), so it does neither again.
 
     One ClickHouse session spans the pass: the embedded engine is opened once (each open costs
     0.05-0.3 s) and its lock is held from the plan to the last run, so no other process changes
@@ -138,18 +137,15 @@ def _sync_pass(instance: DagsterInstance, resources: dict, say: Callable[[str], 
 
     if planned is None:
         counters = read_counters(postgres)
-        # Observing a moved source counts its rows (a scan: 0.7 s at 10M impressions), which
-        # Postgres does while the planner works; the observations still precede this pass's runs.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="observe-sources") as background:
-            observing = background.submit(source_observations, instance, postgres, counters)
-            with clickhouse.session() as ch:
-                planned = planned_pass(postgres, ch, full, counters)
-            observed = observing.result()
-        for observation in observed:  # the sources whose write counters moved: row count, newest change
-            instance.report_runless_asset_event(observation)
-        report.sources_observed = [o.asset_key.path[-1] for o in observed]
-        if home := instance_home(instance):
-            record_observed_counters(home, counters)
+        due = observations_due(instance_home(instance), counters)
+        with clickhouse.session() as ch, planning(postgres, ch, full, counters, due) as made:
+            planned = made()
+    # the sources whose write counters moved: row count, newest change, before any run
+    for table, stats in planned.observed.items():
+        instance.report_runless_asset_event(source_observation(table, stats, planned.counters.get(table)))
+    report.sources_observed = list(planned.observed)
+    if planned.observed and (home := instance_home(instance)):
+        record_observed_counters(home, planned.counters)
     plan = planned.plan
     if plan.idle:
         return replace(idle_report(plan, say), dead_runs=report.dead_runs, sources_observed=report.sources_observed)

@@ -178,6 +178,28 @@ def change(postgres, table: str, statement: str, params=()) -> None:
     settle_counters(postgres, table, before)
 
 
+def started_run(instance: DagsterInstance, pid: int, started: str = "") -> str:
+    """A run left STARTED on this host by the worker process ``pid``, as a kill -9 leaves it."""
+    from dagster import job, op
+    from dagster._core.events import DagsterEvent, DagsterEventType
+
+    from adtech_assets.run_liveness import HOST_TAG, PID_TAG, STARTED_TAG
+
+    @op
+    def noop():
+        pass
+
+    @job
+    def probe():
+        noop()
+
+    run = instance.create_run_for_job(probe, tags={HOST_TAG: os.uname().nodename, PID_TAG: str(pid),
+                                                   STARTED_TAG: started})
+    instance.report_dagster_event(DagsterEvent(DagsterEventType.RUN_START.value, job_name=run.job_name),
+                                  run_id=run.run_id)
+    return run.run_id
+
+
 # ---- the CLI, as a user runs it -----------------------------------------------------------------
 
 def cli_env(tmp_path: Path, **settings: str) -> dict[str, str]:

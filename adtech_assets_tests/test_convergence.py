@@ -14,11 +14,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from adtech_assets.run_liveness import HOST_TAG, PID_TAG, STARTED_TAG, fail_dead_runs
+from adtech_assets.run_liveness import fail_dead_runs
 from adtech_assets.sample_data import SeedWindow, seed_batch
 from adtech_assets.settings import PROJECT_ROOT
 from adtech_assets_tests.helpers import (
     add_events,
+    started_run,
     change,
     ch_command,
     ch_query,
@@ -214,25 +215,7 @@ def test_runs_of_a_dead_worker_are_marked_failed_and_live_ones_are_not(tmp_path)
     dead = subprocess.Popen(["sleep", "0"])
     dead.wait()
     with DagsterInstance.from_config(str(home)) as instance:
-        def started_run(pid: int, started: str):
-            from dagster import job, op
-            from dagster._core.events import DagsterEvent, DagsterEventType
-
-            @op
-            def noop():
-                pass
-
-            @job
-            def probe():
-                noop()
-
-            run = instance.create_run_for_job(probe, tags={HOST_TAG: os.uname().nodename, PID_TAG: str(pid),
-                                                           STARTED_TAG: started})
-            instance.report_dagster_event(DagsterEvent(DagsterEventType.RUN_START.value, job_name=run.job_name),
-                                          run_id=run.run_id)
-            return run.run_id
-
-        gone, alive = started_run(dead.pid, ""), started_run(os.getpid(), "")
+        gone, alive = started_run(instance, dead.pid), started_run(instance, os.getpid())
         assert fail_dead_runs(instance) == [gone]
         assert instance.get_run_by_id(gone).status == DagsterRunStatus.FAILURE
         assert instance.get_run_by_id(alive).status == DagsterRunStatus.STARTED

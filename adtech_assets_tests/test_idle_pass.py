@@ -14,14 +14,12 @@ import subprocess
 import sys
 
 from dagster import DagsterInstance, DagsterRunStatus
-from dagster._core.events import DagsterEvent, DagsterEventType
 
 from adtech_assets.instance_files import WORKERS, mark_worker
-from adtech_assets.run_liveness import HOST_TAG, PID_TAG, STARTED_TAG
 from adtech_assets.sample_data import SeedWindow, seed_batch
 from adtech_assets.settings import PROJECT_ROOT
 
-from .helpers import add_events, change, cli_env, kpi_differences
+from .helpers import change, cli_env, kpi_differences, started_run
 
 PROBE = ("import sys; from adtech_assets.cli import main; code = main(['sync']); "
          "print('DAGSTER_IMPORTED', 'dagster' in sys.modules); sys.exit(code)")
@@ -39,25 +37,12 @@ def probe_sync(env: dict[str, str]) -> tuple[bool, str]:
 
 def a_started_run_of_a_dead_worker(home: str) -> str:
     """A run left STARTED by a worker process that is gone, with the worker's mark."""
-    from dagster import job, op
-
-    @op
-    def noop():
-        pass
-
-    @job
-    def probe():
-        noop()
-
     gone = subprocess.Popen(["sleep", "0"])
     gone.wait()
     with DagsterInstance.from_config(home) as instance:
-        run = instance.create_run_for_job(probe, tags={HOST_TAG: os.uname().nodename, PID_TAG: str(gone.pid),
-                                                       STARTED_TAG: ""})
-        instance.report_dagster_event(DagsterEvent(DagsterEventType.RUN_START.value, job_name=run.job_name),
-                                      run_id=run.run_id)
+        run_id = started_run(instance, gone.pid)
     mark_worker(home, gone.pid, "")
-    return run.run_id
+    return run_id
 
 
 def test_only_a_pass_with_nothing_to_do_goes_without_dagster(postgres, pg_url, clickhouse, clickhouse_path, tmp_path):

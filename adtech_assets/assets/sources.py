@@ -22,11 +22,11 @@ from dagster import (
 )
 
 from adtech_assets.resources import PostgresResource
-from adtech_assets.resources.postgres import SOURCE_TABLES, table_query
+from adtech_assets.resources.postgres import SOURCE_TABLES
+from adtech_assets.source_stats import SourceStats, read_source_stats
 from adtech_assets.step_failures import as_step_failure
 from adtech_assets.write_counters import Counters, counters_text, read_counters
 
-DIMENSION_TABLES = ("advertiser", "campaign")
 COUNTERS_KEY = "write_counters"
 # The engine the UI shows on the node. ``observable_source_asset`` takes no ``kinds`` (1.13 drops
 # the argument silently), so the kind is given as the tag that ``kinds=`` sets on assets.
@@ -39,26 +39,26 @@ def source_key(table: str) -> AssetKey:
     return AssetKey(["postgres", "public", table])
 
 
-def observe_tables(postgres: PostgresResource, tables: list[str], counters: Counters) -> dict[str, tuple[DataVersion, dict]]:
-    """Per table: its data version and metadata (``dagster/row_count``, highest id, newest
-    change, write counters), read on one connection."""
-    observed = {}
-    with postgres.connect() as conn:
-        for table in tables:
-            query_name = "observe_dimension" if table in DIMENSION_TABLES else "observe_events"
-            (rows, max_id, newest), = conn.execute(table_query(query_name, table)).fetchall()
-            version = DataVersion(f"{rows}:{max_id}:{newest}")
-            observed[table] = (version, {
-                "dagster/row_count": MetadataValue.int(rows),
-                "max_id": MetadataValue.int(max_id),
-                "newest_change": MetadataValue.text(str(newest)),
-                COUNTERS_KEY: MetadataValue.text(counters_text(counters.get(table))),
-            })
-    return observed
+def observation_parts(stats: SourceStats, counters: list[int] | None) -> tuple[DataVersion, dict]:
+    """A source's data version and metadata: ``dagster/row_count``, highest id, newest change
+    and the write counters they were read at."""
+    return DataVersion(f"{stats.rows}:{stats.max_id}:{stats.newest}"), {
+        "dagster/row_count": MetadataValue.int(stats.rows),
+        "max_id": MetadataValue.int(stats.max_id),
+        "newest_change": MetadataValue.text(str(stats.newest)),
+        COUNTERS_KEY: MetadataValue.text(counters_text(counters)),
+    }
+
+
+def source_observation(table: str, stats: SourceStats, counters: list[int] | None) -> AssetObservation:
+    """The runless observation of a source, as a pass records it."""
+    version, metadata = observation_parts(stats, counters)
+    return AssetObservation(asset_key=source_key(table), metadata=metadata,
+                            tags=dict(zip(DATA_VERSION_TAGS, (version.value, "true"))))
 
 
 def observe_table(postgres: PostgresResource, table: str) -> tuple[DataVersion, dict]:
-    return observe_tables(postgres, [table], read_counters(postgres))[table]
+    return observation_parts(read_source_stats(postgres, [table])[table], read_counters(postgres).get(table))
 
 
 def _latest_counters(instance: DagsterInstance, table: str) -> str | None:
@@ -74,13 +74,8 @@ def source_observations(instance: DagsterInstance, postgres: PostgresResource, c
     their latest observation (or that were never observed): what ``adtech sync`` and the
     sensor record, so the graph shows every source's row count and newest change."""
     moved = [t for t in SOURCE_TABLES if _latest_counters(instance, t) != counters_text(counters.get(t))]
-    if not moved:
-        return []
-    return [
-        AssetObservation(asset_key=source_key(table), metadata=metadata,
-                         tags=dict(zip(DATA_VERSION_TAGS, (version.value, "true"))))
-        for table, (version, metadata) in observe_tables(postgres, moved, counters).items()
-    ]
+    return [source_observation(table, stats, counters.get(table))
+            for table, stats in read_source_stats(postgres, moved).items()] if moved else []
 
 
 def _build(table: str):

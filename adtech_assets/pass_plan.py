@@ -1,0 +1,83 @@
+"""The part of ``adtech sync`` that needs no Dagster: the plan, the reads of the sources'
+observations that are due, and the whole pass when the plan finds nothing to do (importing
+Dagster is half of such a pass).
+
+An observation is due for each source whose write counters moved since the observations this
+Dagster home last recorded (``instance_files``); Dagster records them before any run. Dagster is
+needed when one is due, when there is something to load, or when a run worker of this host may
+have died with a run STARTED. The plan and the due reads run in threads, so that a pass that
+needs Dagster imports it and opens its instance meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from adtech_assets.instance_files import dead_worker_marks, observed_counters
+from adtech_assets.planner import PassPlan, plan_pass
+from adtech_assets.resources.clickhouse import ClickHouseSession
+from adtech_assets.resources.postgres import SOURCE_TABLES, Postgres
+from adtech_assets.source_stats import SourceStats, read_source_stats
+from adtech_assets.state import clickhouse_now
+from adtech_assets.sync_report import SyncReport
+from adtech_assets.write_counters import Counters
+
+
+@dataclass
+class PlannedPass:
+    plan: PassPlan
+    counters: Counters
+    loads_started: datetime  # a day marked pending after this is another pass's
+    observed: dict[str, SourceStats] = field(default_factory=dict)  # the due observations' reads
+
+
+def observations_due(home: str | Path | None, counters: Counters) -> list[str]:
+    """The sources whose counters moved since the last recorded observations (all of them for
+    a home that recorded none)."""
+    observed = (observed_counters(home) if home else None) or {}
+    return [table for table in SOURCE_TABLES if observed.get(table) != counters.get(table)]
+
+
+@contextmanager
+def planning(postgres: Postgres, ch: ClickHouseSession, full: bool, counters: Counters,
+             due: list[str]) -> Iterator[Callable[[], PlannedPass]]:
+    """Start the plan and the due reads in threads; yields what waits for them. Only the plan's
+    thread uses ``ch`` until it is done."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="plan-pass") as background:
+        reading = background.submit(read_source_stats, postgres, due) if due else None
+
+        def plan() -> PlannedPass:
+            made = plan_pass(postgres, ch, full=full, counters=counters)
+            return PlannedPass(made, counters, clickhouse_now(ch))
+
+        planned = background.submit(plan)
+
+        def result() -> PlannedPass:
+            done = planned.result()
+            if reading is not None:
+                done.observed = reading.result()
+            return done
+
+        yield result
+
+
+def needs_dagster(planned: PlannedPass, home: Path) -> bool:
+    return bool(planned.observed) or not planned.plan.idle or bool(dead_worker_marks(home))
+
+
+def say_repairs(plan: PassPlan, say: Callable[[str], None]) -> None:
+    """What the planner repaired itself."""
+    if plan.totals_repaired:
+        say("agg_campaign_totals differed from the rollup's sums: rebuilt")
+
+
+def idle_report(plan: PassPlan, say: Callable[[str], None]) -> SyncReport:
+    """The report of a pass whose plan found nothing to load."""
+    say_repairs(plan, say)
+    say("nothing changed: ClickHouse equals Postgres" + (" (fingerprinted)" if plan.fingerprinted else ""))
+    return SyncReport(days_outside_partitions=plan.outside_partitions, reasons=plan.reasons, kpis_refreshed=True)
