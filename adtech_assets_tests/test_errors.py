@@ -169,7 +169,10 @@ def terminate_backends(server_url: str, database: str) -> int:
 
 
 def database_of(url: str) -> str:
-    return url.rsplit("/", 1)[1]
+    """The database a connection string names (an embedded server's URL ends in ``?host=...``)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    return conninfo_to_dict(url)["dbname"]
 
 
 def fact_checks_run(resources, instance):

@@ -16,7 +16,8 @@ ClickHouse and a fresh on-disk Dagster instance:
   one day           one day's reload, the run's wall time
   first sync        ``adtech sync`` right after that backfill (dims, clicks, rollup, views)
   mv_campaign_ctr   median of 10 queries
-  no-op sync        ``adtech sync`` with nothing changed, the whole command, median of 5,
+  no-op sync        ``adtech sync`` with nothing changed, the whole command, median of 5 (it
+                    imports no Dagster),
                     beside its floor: the same interpreter importing the CLI and doing nothing
   1,000 new         ``adtech sync`` after 1,000 new impressions on today, median of 3
   idle tick         the postgres_changes sensor with nothing new (benchmarks/sensor_tick.py)
@@ -245,8 +246,12 @@ def main() -> None:
         print(f"first sync after the backfill: {first_sync:.2f} s\n{output.strip()}", flush=True)
         latency = kpi_latency(ch_path)
 
-        startup = min(timed_command([sys.executable, "-c", "import adtech_assets.cli, adtech_assets.sync"], env)[0]
-                      for _ in range(3))
+        # what a process costs before it does anything: the modules of a pass with nothing to do,
+        # and those of a pass that runs (Dagster's)
+        startup = min(timed_command([sys.executable, "-c", "import adtech_assets.cli, adtech_assets.pass_plan"],
+                                    env)[0] for _ in range(3))
+        startup_dagster = min(timed_command([sys.executable, "-c", "import adtech_assets.cli, adtech_assets.sync"],
+                                            env)[0] for _ in range(3))
         noop = []
         for _ in range(5):
             seconds, output = timed_command([str(ADTECH), "sync"], env)
@@ -290,7 +295,8 @@ def main() -> None:
          f"{statistics.median(noop):.2f} s (start-up floor: imports {startup:.2f} s)", "<= 3 s",
          statistics.median(noop) <= 3),
         ("adtech sync after 1,000 new impressions on today, median of 3",
-         f"{statistics.median(small):.2f} s", "<= 5 s", statistics.median(small) <= 5),
+         f"{statistics.median(small):.2f} s (imports with Dagster {startup_dagster:.2f} s)", "<= 5 s",
+         statistics.median(small) <= 5),
         ("new impression -> mv_daily_performance, dg dev running, 10 tries",
          f"median {fresh_median:.1f} s, max {fresh_max:.1f} s", "<= 15 s, <= 30 s",
          fresh_median <= 15 and fresh_max <= 30),
