@@ -170,7 +170,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 if not needs_dagster(quiet, home):
                     return _report_sync(idle_report(quiet.plan, say))
             from adtech_assets.resources import resolved_resources
-            from adtech_assets.sync import run_sync  # Dagster is imported while the plan is made
+            from adtech_assets.sync import run_sync  # Dagster is imported while the due reads run
 
             with _opened_instance(home) as instance:
                 say(f"Dagster instance: {home}")

@@ -5,8 +5,8 @@ Dagster is half of such a pass).
 An observation is due for each source whose write counters moved since the observations this
 Dagster home last recorded (``instance_files``); Dagster records them before any run. Dagster is
 needed when one is due, when there is something to load, or when a run worker of this host may
-have died with a run STARTED. The plan and the due reads run in threads, so that a pass that
-needs Dagster imports it and opens its instance meanwhile.
+have died with a run STARTED. The due reads (a count is a scan) run in a thread, through the
+plan and while a pass that needs Dagster imports it and opens its instance.
 """
 
 from __future__ import annotations
@@ -46,22 +46,18 @@ def observations_due(home: str | Path | None, counters: Counters) -> list[str]:
 @contextmanager
 def planning(postgres: Postgres, ch: ClickHouseSession, full: bool, counters: Counters,
              due: list[str]) -> Iterator[Callable[[], PlannedPass]]:
-    """Start the plan and the due reads in threads; yields what waits for them. Only the plan's
-    thread uses ``ch`` until it is done."""
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="plan-pass") as background:
+    """Make the plan while the due reads run in a thread; yields what waits for the reads, so
+    that the caller can import Dagster meanwhile. (The plan itself is made here and now: its
+    small queries, each waiting for the GIL behind a thread that imports, took longer than the
+    imports they would have hidden.)"""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="observe-sources") as background:
         reading = background.submit(read_source_stats, postgres, due) if due else None
-
-        def plan() -> PlannedPass:
-            made = plan_pass(postgres, ch, full=full, counters=counters)
-            return PlannedPass(made, counters, clickhouse_now(ch))
-
-        planned = background.submit(plan)
+        planned = PlannedPass(plan_pass(postgres, ch, full=full, counters=counters), counters, clickhouse_now(ch))
 
         def result() -> PlannedPass:
-            done = planned.result()
             if reading is not None:
-                done.observed = reading.result()
-            return done
+                planned.observed = reading.result()
+            return planned
 
         yield result
 
