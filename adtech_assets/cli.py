@@ -149,14 +149,14 @@ def _report_sync(report) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from adtech_assets.pass_plan import idle_report, needs_dagster, observations_due, planning
-    from adtech_assets.resources import preflight
+    from adtech_assets.pass_plan import idle_report, observations_due, plan_needs_dagster, planning
+    from adtech_assets.resources import from_environment, preflight
     from adtech_assets.settings import partitions_start
     from adtech_assets.write_counters import read_counters
 
     home = dagster_home()
     partitions_start()  # a bad ADTECH_PARTITIONS_START is refused before any database is opened
-    postgres, clickhouse = _resources().values()
+    postgres, clickhouse = from_environment()
     full = getattr(args, "full", False)
     # One ClickHouse session for the pass (run_sync's nests in it). A setting or database that
     # cannot work fails here, before Dagster is loaded; a pass with nothing to do never loads it.
@@ -167,7 +167,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         with planning(postgres, ch, full, counters, due) as planned:
             if not due:
                 quiet = planned()
-                if not needs_dagster(quiet, home):
+                if not plan_needs_dagster(quiet, home):
                     return _report_sync(idle_report(quiet.plan, say))
             from adtech_assets.resources import resolved_resources
             from adtech_assets.sync import run_sync  # Dagster is imported while the due reads run

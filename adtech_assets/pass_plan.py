@@ -62,8 +62,10 @@ def planning(postgres: Postgres, ch: ClickHouseSession, full: bool, counters: Co
         yield result
 
 
-def needs_dagster(planned: PlannedPass, home: Path) -> bool:
-    return bool(planned.observed) or not planned.plan.idle or bool(dead_worker_marks(home))
+def plan_needs_dagster(planned: PlannedPass, home: Path) -> bool:
+    """Whether a pass with no observation due needs Dagster: something to load, or a run
+    worker of this host that is gone (its runs are to be marked failed)."""
+    return not planned.plan.idle or bool(dead_worker_marks(home))
 
 
 def say_repairs(plan: PassPlan, say: Callable[[str], None]) -> None:

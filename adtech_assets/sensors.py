@@ -51,10 +51,10 @@ from dagster import (
 from adtech_assets.assets.kpis import KPI_VIEWS
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.assets.sources import source_observations
+from adtech_assets.days import day_ranges, days_between
 from adtech_assets.errors import AdtechError
 from adtech_assets.jobs import DAYS_TAG, TRIGGER_TAG, days_tags, load_days, refresh_dims_and_kpis, refresh_kpis
 from adtech_assets.jobs import sync as sync_job
-from adtech_assets.days import day_ranges, days_between
 from adtech_assets.planner import PassPlan, plan_pass
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.run_liveness import fail_dead_runs

@@ -71,8 +71,9 @@ def _latest_counters(instance: DagsterInstance, table: str) -> str | None:
 
 def source_observations(instance: DagsterInstance, postgres: PostgresResource, counters: Counters) -> list[AssetObservation]:
     """Observations of the source tables whose write counters differ from those recorded with
-    their latest observation (or that were never observed): what ``adtech sync`` and the
-    sensor record, so the graph shows every source's row count and newest change."""
+    their latest observation in ``instance`` (or that were never observed): what the sensor
+    records, so the graph shows every source's row count and newest change. (``adtech sync``
+    decides without Dagster, from the counters its Dagster home last recorded: ``pass_plan``.)"""
     moved = [t for t in SOURCE_TABLES if _latest_counters(instance, t) != counters_text(counters.get(t))]
     return [source_observation(table, stats, counters.get(table))
             for table, stats in read_source_stats(postgres, moved).items()] if moved else []
