@@ -13,7 +13,7 @@ from dagster import Definitions, in_process_executor
 
 from adtech_assets.assets.dims import dim_assets
 from adtech_assets.assets.facts import fact_assets
-from adtech_assets.assets.kpis import kpi_assets
+from adtech_assets.assets.kpis import kpi_views
 from adtech_assets.assets.rollups import agg_campaign_daily
 from adtech_assets.assets.sources import source_assets
 from adtech_assets.checks import asset_checks
@@ -30,7 +30,7 @@ def default_executor():
     return in_process_executor if parse_clickhouse_url(os.environ.get(CLICKHOUSE_URL)).is_embedded else None
 
 
-ALL_ASSETS = [*source_assets, *dim_assets, *fact_assets, agg_campaign_daily, *kpi_assets]
+ALL_ASSETS = [*source_assets, *dim_assets, *fact_assets, agg_campaign_daily, kpi_views]
 ALL_CHECKS = asset_checks
 
 defs = Definitions(

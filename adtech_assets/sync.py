@@ -28,7 +28,7 @@ from dataclasses import replace
 
 from dagster import AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
 
-from adtech_assets.assets.kpis import kpi_assets
+from adtech_assets.assets.kpis import KPI_KEYS
 from adtech_assets.assets.sources import source_observation
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
 from adtech_assets.errors import AdtechError
@@ -49,7 +49,6 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 DIM_KEYS = {spec.table: spec.key for spec in DIMS}
-KPI_KEYS = [asset.key for asset in kpi_assets]
 
 
 def _record(report: SyncReport, result: ExecuteInProcessResult, instance: DagsterInstance) -> None:

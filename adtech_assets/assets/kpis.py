@@ -2,19 +2,21 @@
 
 They are plain views over ``agg_campaign_daily`` and the deduplicated dims, not materialized
 views over joins: always consistent with the loaded facts (reloads and deletes included) and
-cheap, because the rollup is days x campaigns. Materializing one (re)creates it and records
-what the UI shows of it: its row count, its column schema and its first rows (``table_metadata``).
+cheap, because the rollup is days x campaigns. They are five assets of one step (selecting
+some refreshes those), which (re)creates them and records what the UI shows of each: its row
+count, its column schema and its first rows (``table_metadata``).
 """
 
 
-from dagster import AssetsDefinition, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
-from adtech_assets.assets import CLICKHOUSE_ASSET
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.assets.table_metadata import PREVIEW_ROWS, table_metadata, view_preview
 from adtech_assets.resources import ClickHouseResource
+from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
+from adtech_assets.retries import IO_RETRY
 from adtech_assets.step_failures import as_step_failure
-from adtech_assets.tables import DIMS
+from adtech_assets.tables import DIMS, analytics_key
 
 KPI_VIEWS = {
     "mv_campaign_ctr": "Every campaign's impressions, clicks and CTR, with its advertiser.",
@@ -23,6 +25,7 @@ KPI_VIEWS = {
     "mv_campaign_efficiency": "Every campaign's bid and cost per click (bid x impressions / clicks).",
     "mv_advertiser_performance": "Every advertiser's campaigns, total budget, events and CTR.",
 }
+KPI_KEYS = [analytics_key(view) for view in KPI_VIEWS]
 # view -> (column, highest first): the order of its preview, the reference README's example queries.
 PREVIEW_ORDER = {
     "mv_campaign_ctr": ("ctr", True),
@@ -44,22 +47,23 @@ def kpi_metadata(ch, view: str) -> dict:
     return metadata
 
 
-def build_kpi_asset(view: str, description: str) -> AssetsDefinition:
-    @asset(
-        name=view,
-        **CLICKHOUSE_ASSET,
-        group_name="kpis",
-        deps=[ROLLUP_KEY, *(spec.key for spec in DIMS)],
-        description=description,
-    )
-    @as_step_failure
-    def _kpi(clickhouse: ClickHouseResource) -> MaterializeResult:
-        with clickhouse.session() as ch:
-            ch.ensure_schema()
-            metadata = kpi_metadata(ch, view)
-        return MaterializeResult(metadata=metadata)
+@multi_asset(
+    name="kpi_views",
+    specs=[
+        AssetSpec(analytics_key(view), group_name="kpis", kinds={"clickhouse"}, description=description,
+                  deps=[ROLLUP_KEY, *(spec.key for spec in DIMS)])
+        for view, description in KPI_VIEWS.items()
+    ],
+    can_subset=True,
+    retry_policy=IO_RETRY,
+    pool=CLICKHOUSE_POOL,
+)
+@as_step_failure
+def kpi_views(context: AssetExecutionContext, clickhouse: ClickHouseResource):
+    """The selected views in one step: a step costs more of Dagster's work (events, the chDB
+    turn) than a view's refresh, and the five always refresh together after a load."""
+    with clickhouse.session() as ch:
+        ch.ensure_schema()
+        return tuple(MaterializeResult(asset_key=key, metadata=kpi_metadata(ch, key.path[-1]))
+                     for key in KPI_KEYS if key in context.selected_asset_keys)
 
-    return _kpi
-
-
-kpi_assets = [build_kpi_asset(view, description) for view, description in KPI_VIEWS.items()]
