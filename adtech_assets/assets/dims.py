@@ -13,7 +13,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, 
 
 from adtech_assets.assets import CLICKHOUSE_ASSET
 from adtech_assets.assets.sources import source_key
-from adtech_assets.assets.table_metadata import table_metadata
+from adtech_assets.assets.table_metadata import column_schemas, table_metadata
 from adtech_assets.dim_changes import dimension_changes
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.step_failures import as_step_failure
@@ -34,7 +34,7 @@ def load_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickH
             ch.command("ops/dim_tombstones", table=spec.table, id_column=spec.id_column,
                        ids=changes.deleted_ids, version=changes.version)
         live_rows = ch.scalar("checks/dimension_live_rows", table=spec.table, id_column=spec.id_column)
-        table = table_metadata(ch, spec.table, row_count=live_rows)
+        table = table_metadata(spec.table, live_rows, column_schemas(ch, [spec.table])[spec.table])
     return {"rows_upserted": upserted, "ids_deleted": len(changes.deleted_ids), "version": changes.version,
             **table}
 

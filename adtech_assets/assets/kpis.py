@@ -11,7 +11,7 @@ count, its column schema and its first rows (``table_metadata``).
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
 from adtech_assets.assets.rollups import ROLLUP_KEY
-from adtech_assets.assets.table_metadata import PREVIEW_ROWS, table_metadata, view_preview
+from adtech_assets.assets.table_metadata import PREVIEW_ROWS, column_schemas, preview, table_metadata, view_head
 from adtech_assets.resources import ClickHouseResource
 from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
 from adtech_assets.retries import IO_RETRY
@@ -36,14 +36,19 @@ PREVIEW_ORDER = {
 }
 
 
-def kpi_metadata(ch, view: str) -> dict:
-    """Row count, column schema and the first PREVIEW_ROWS rows of a view (a few ms: the views
-    read the rollup and the dims)."""
-    metadata = table_metadata(ch, view)
-    order_by, descending = PREVIEW_ORDER[view]
-    schema = metadata["dagster/column_schema"].schema
-    metadata["preview"] = view_preview(ch, view, order_by, descending, schema)
-    metadata["preview_order"] = f"ORDER BY {order_by} {'DESC' if descending else 'ASC'} LIMIT {PREVIEW_ROWS}"
+def kpi_metadata(ch, views: list[str]) -> dict[str, dict]:
+    """Each view's row count, column schema and first PREVIEW_ROWS rows (a few ms a view: the
+    views read the rollup and the dims)."""
+    schemas = column_schemas(ch, views)
+    metadata = {}
+    for view in views:
+        order_by, descending = PREVIEW_ORDER[view]
+        rows, count = view_head(ch, view, order_by, descending)
+        metadata[view] = {
+            **table_metadata(view, count, schemas[view]),
+            "preview": preview(rows, schemas[view]),
+            "preview_order": f"ORDER BY {order_by} {'DESC' if descending else 'ASC'} LIMIT {PREVIEW_ROWS}",
+        }
     return metadata
 
 
@@ -62,8 +67,9 @@ def kpi_metadata(ch, view: str) -> dict:
 def kpi_views(context: AssetExecutionContext, clickhouse: ClickHouseResource):
     """The selected views in one step: a step costs more of Dagster's work (events, the chDB
     turn) than a view's refresh, and the five always refresh together after a load."""
+    views = [key.path[-1] for key in KPI_KEYS if key in context.selected_asset_keys]
     with clickhouse.session() as ch:
         ch.ensure_schema()
-        return tuple(MaterializeResult(asset_key=key, metadata=kpi_metadata(ch, key.path[-1]))
-                     for key in KPI_KEYS if key in context.selected_asset_keys)
+        metadata = kpi_metadata(ch, views)
+    return tuple(MaterializeResult(asset_key=analytics_key(view), metadata=metadata[view]) for view in views)
 

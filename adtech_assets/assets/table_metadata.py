@@ -1,8 +1,9 @@
 """What a ClickHouse table or view looks like in the UI: Dagster's standard table metadata.
 
 ``dagster/column_schema`` (from ``system.columns``) and ``dagster/row_count`` for the dims and
-the KPI views, and a preview of a view's first rows as table metadata. Each is one small query
-(the dims are thousands of rows, the views days x campaigns), cheap enough for every refresh.
+the KPI views, and a preview of a view's first rows as table metadata: one query for the
+schemas and one per view for its count and first rows (the dims are thousands of rows, the views
+days x campaigns), cheap enough for every refresh.
 The daily tables record per day (partition) what the load already computed: its rows and its
 fingerprint, no extra query.
 """
@@ -22,12 +23,12 @@ from adtech_assets.resources.clickhouse import DATABASE, ClickHouseSession
 PREVIEW_ROWS = 10
 
 
-def column_schema(ch: ClickHouseSession, table: str) -> TableSchema:
-    """The columns of ``analytics.<table>`` in order, with their ClickHouse types."""
-    columns = ch.rows("ops/table_columns", table=table)
-    return TableSchema(columns=[
-        TableColumn(name=c["name"], type=c["type"], description=c["comment"] or None) for c in columns
-    ])
+def column_schemas(ch: ClickHouseSession, tables: list[str]) -> dict[str, TableSchema]:
+    """The columns of each ``analytics.<table>`` in order, with their ClickHouse types (one query)."""
+    columns: dict[str, list[TableColumn]] = {table: [] for table in tables}
+    for c in ch.rows("ops/tables_columns", tables=tables):
+        columns[c["table"]].append(TableColumn(name=c["name"], type=c["type"], description=c["comment"] or None))
+    return {table: TableSchema(columns=cols) for table, cols in columns.items()}
 
 
 def table_name(table: str) -> MetadataValue:
@@ -35,13 +36,12 @@ def table_name(table: str) -> MetadataValue:
     return MetadataValue.text(f"{DATABASE}.{table}")
 
 
-def table_metadata(ch: ClickHouseSession, table: str, row_count: int | None = None) -> dict[str, Any]:
-    """``dagster/row_count`` (counted unless given) and ``dagster/column_schema`` of a table or view,
-    with ``dagster/table_name`` so the UI names where it lives."""
-    rows = row_count if row_count is not None else ch.scalar("ops/count_rows", table=table)
+def table_metadata(table: str, row_count: int, schema: TableSchema) -> dict[str, Any]:
+    """``dagster/row_count`` and ``dagster/column_schema`` of a table or view, with
+    ``dagster/table_name`` so the UI names where it lives."""
     return {
-        "dagster/row_count": MetadataValue.int(int(rows)),
-        "dagster/column_schema": MetadataValue.table_schema(column_schema(ch, table)),
+        "dagster/row_count": MetadataValue.int(int(row_count)),
+        "dagster/column_schema": MetadataValue.table_schema(schema),
         "dagster/table_name": table_name(table),
     }
 
@@ -65,11 +65,14 @@ def preview(rows: list[dict[str, Any]], schema: TableSchema) -> MetadataValue:
     )
 
 
-def view_preview(ch: ClickHouseSession, view: str, order_by: str, descending: bool,
-                 schema: TableSchema, limit: int = PREVIEW_ROWS) -> MetadataValue:
-    """The view's first ``limit`` rows by ``order_by`` (NULLs last)."""
+def view_head(ch: ClickHouseSession, view: str, order_by: str, descending: bool,
+              limit: int = PREVIEW_ROWS) -> tuple[list[dict[str, Any]], int]:
+    """The view's first ``limit`` rows by ``order_by`` (NULLs last) and its row count, from one
+    execution of the view."""
     name = "ops/view_head_desc" if descending else "ops/view_head_asc"
-    return preview(ch.rows(name, view=view, order_by=order_by, limit=limit), schema)
+    rows = ch.rows(name, view=view, order_by=order_by, limit=limit)
+    total = rows[0]["adtech_view_rows"] if rows else 0
+    return [{k: v for k, v in row.items() if k != "adtech_view_rows"} for row in rows], total
 
 
 def record_day_metadata(context: AssetExecutionContext, days: Mapping[date, Fingerprint],

@@ -1,4 +1,6 @@
--- A KPI view's first rows by one column, lowest first (the UI's preview of the view).
-SELECT * FROM analytics.{view:Identifier}
+-- A KPI view's first rows by one column, lowest first (the UI's preview of the view), each with
+-- the view's row count (adtech_view_rows): one execution of the view for both.
+SELECT *, count() OVER () AS adtech_view_rows
+FROM analytics.{view:Identifier}
 ORDER BY {order_by:Identifier} ASC NULLS LAST
 LIMIT {limit:UInt32}
