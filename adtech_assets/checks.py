@@ -8,19 +8,24 @@
 
 A partitioned run judges its own days. A run of checks alone (``dagster asset check``, the UI)
 judges every day present on either side: the Postgres days inside the partitions and every day
-ClickHouse holds. No Dagster run history is consulted. Metadata shows both sides.
+ClickHouse holds. No Dagster run history is consulted. Metadata shows both sides. The facts'
+checks are one step, and the dims' another (each subsettable): a step costs Dagster's work
+whatever its checks cost.
 """
 
 
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 
 from dagster import (
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetChecksDefinition,
+    AssetCheckSpec,
     MetadataValue,
     asset_check,
+    multi_asset_check,
 )
 
 from adtech_assets.assets.rollups import ROLLUP_KEY
@@ -74,7 +79,8 @@ def compare_fact_days(
     spec: FactSpec, days: list[date] | None, postgres: PostgresResource, clickhouse: ClickHouseResource
 ) -> AssetCheckResult:
     if days == []:
-        return AssetCheckResult(passed=True, metadata={"days_checked": 0})
+        return AssetCheckResult(asset_key=spec.key, check_name=ROW_COUNTS_MATCH_POSTGRES, passed=True,
+                                metadata={"days_checked": 0})
     judged_every_day = days is None
     with clickhouse.session() as ch:
         max_id = ch.scalar("checks/max_id", table=spec.table, id_column=spec.id_column) or 0
@@ -89,6 +95,8 @@ def compare_fact_days(
     ]
     pg_rows, ch_rows = (sum(side.get(d, empty).rows for d in days) for side in (pg_days, ch_days))
     return AssetCheckResult(
+        asset_key=spec.key,
+        check_name=ROW_COUNTS_MATCH_POSTGRES,
         passed=not mismatches,
         metadata={
             "days_checked": len(days),
@@ -124,56 +132,55 @@ def checked_days(context: AssetCheckExecutionContext) -> list[date] | None:
     return None
 
 
-def _fact_row_count_check(spec: FactSpec) -> AssetChecksDefinition:
-    @asset_check(
-        asset=spec.key,
-        name=ROW_COUNTS_MATCH_POSTGRES,
-        blocking=True,
-        pool=CLICKHOUSE_POOL,
-        retry_policy=IO_RETRY,
-        description="Per day: the Postgres content fingerprint of [day, day+1) = ClickHouse's.",
+@multi_asset_check(
+    name="fact_checks",
+    specs=[check for spec in FACTS for check in (
+        AssetCheckSpec(ROW_COUNTS_MATCH_POSTGRES, asset=spec.key, blocking=True,
+                       description="Per day: the Postgres content fingerprint of [day, day+1) = ClickHouse's."),
+        AssetCheckSpec(NO_ROWS_OUTSIDE_PARTITIONS, asset=spec.key,
+                       description="Source rows that no daily partition holds (before the start, future, no created_at)."),
+    )],
+    can_subset=True,
+    pool=CLICKHOUSE_POOL,
+    retry_policy=IO_RETRY,
+)
+@as_step_failure
+def fact_checks(context: AssetCheckExecutionContext, postgres: PostgresResource,
+                clickhouse: ClickHouseResource) -> Iterator[AssetCheckResult]:
+    """The selected checks of both facts in one step: a step costs Dagster's work (its events,
+    the chDB turn) whatever its checks cost, and a fact's checks run after its load anyway."""
+    days = checked_days(context)
+    for spec in FACTS:
+        if AssetCheckKey(spec.key, ROW_COUNTS_MATCH_POSTGRES) in context.selected_asset_check_keys:
+            yield compare_fact_days(spec, days, postgres, clickhouse)
+        if AssetCheckKey(spec.key, NO_ROWS_OUTSIDE_PARTITIONS) in context.selected_asset_check_keys:
+            yield rows_outside_partitions(spec, postgres)
+
+
+def rows_outside_partitions(spec: FactSpec, postgres: PostgresResource) -> AssetCheckResult:
+    first, last = partition_window()
+    (without, before, after), = postgres.fetch(
+        "events_outside_partitions", table=spec.source,
+        params={"start": datetime.combine(first, time()), "end": datetime.combine(last, time())},
     )
-    @as_step_failure
-    def _check(
-        context: AssetCheckExecutionContext, postgres: PostgresResource, clickhouse: ClickHouseResource
-    ) -> AssetCheckResult:
-        return compare_fact_days(spec, checked_days(context), postgres, clickhouse)
-
-    return _check
-
-
-def _outside_partitions_check(spec: FactSpec) -> AssetChecksDefinition:
-    @asset_check(
-        asset=spec.key,
-        name=NO_ROWS_OUTSIDE_PARTITIONS,
-        retry_policy=IO_RETRY,
-        description="Source rows that no daily partition holds (before the start, future, no created_at).",
+    outside = without + before + after
+    return AssetCheckResult(
+        asset_key=spec.key,
+        check_name=NO_ROWS_OUTSIDE_PARTITIONS,
+        passed=outside == 0,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "rows_without_created_at": without,
+            "rows_before_first_day": before,
+            "rows_after_last_day": after,
+            "first_day": first.isoformat(),
+            "last_day": (last - timedelta(days=1)).isoformat(),
+        },
+        description=(
+            f"{outside} {spec.source} row(s) fall outside the partitions: set "
+            "ADTECH_PARTITIONS_START earlier, or fix their created_at" if outside else None
+        ),
     )
-    @as_step_failure
-    def _check(postgres: PostgresResource) -> AssetCheckResult:
-        first, last = partition_window()
-        (without, before, after), = postgres.fetch(
-            "events_outside_partitions", table=spec.source,
-            params={"start": datetime.combine(first, time()), "end": datetime.combine(last, time())},
-        )
-        outside = without + before + after
-        return AssetCheckResult(
-            passed=outside == 0,
-            severity=AssetCheckSeverity.WARN,
-            metadata={
-                "rows_without_created_at": without,
-                "rows_before_first_day": before,
-                "rows_after_last_day": after,
-                "first_day": first.isoformat(),
-                "last_day": (last - timedelta(days=1)).isoformat(),
-            },
-            description=(
-                f"{outside} {spec.source} row(s) fall outside the partitions: set "
-                "ADTECH_PARTITIONS_START earlier, or fix their created_at" if outside else None
-            ),
-        )
-
-    return _check
 
 
 def compare_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: ClickHouseResource) -> AssetCheckResult:
@@ -182,6 +189,8 @@ def compare_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: Cli
     ch_rows, max_id = live["rows"], live["max_id"] or 0
     (pg_ids,), = postgres.fetch("dimension_id_count", table=spec.source, params={"max_id": max_id})
     return AssetCheckResult(
+        asset_key=spec.key,
+        check_name=IDS_MATCH_POSTGRES,
         passed=pg_ids == ch_rows,
         metadata={"postgres_ids": pg_ids, "clickhouse_rows": ch_rows, "highest_id_loaded": max_id},
         description=None if pg_ids == ch_rows else (
@@ -190,20 +199,22 @@ def compare_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: Cli
     )
 
 
-def _dimension_check(spec: DimSpec) -> AssetChecksDefinition:
-    @asset_check(
-        asset=spec.key,
-        name=IDS_MATCH_POSTGRES,
-        blocking=True,
-        pool=CLICKHOUSE_POOL,
-        retry_policy=IO_RETRY,
-        description="Distinct ids in Postgres = ClickHouse rows after deduplication.",
-    )
-    @as_step_failure
-    def _check(postgres: PostgresResource, clickhouse: ClickHouseResource) -> AssetCheckResult:
-        return compare_dimension(spec, postgres, clickhouse)
-
-    return _check
+@multi_asset_check(
+    name="dim_checks",
+    specs=[AssetCheckSpec(IDS_MATCH_POSTGRES, asset=spec.key, blocking=True,
+                          description="Distinct ids in Postgres = ClickHouse rows after deduplication.")
+           for spec in DIMS],
+    can_subset=True,
+    pool=CLICKHOUSE_POOL,
+    retry_policy=IO_RETRY,
+)
+@as_step_failure
+def dim_checks(context: AssetCheckExecutionContext, postgres: PostgresResource,
+               clickhouse: ClickHouseResource) -> Iterator[AssetCheckResult]:
+    """The selected dims' checks in one step."""
+    for spec in DIMS:
+        if AssetCheckKey(spec.key, IDS_MATCH_POSTGRES) in context.selected_asset_check_keys:
+            yield compare_dimension(spec, postgres, clickhouse)
 
 
 @asset_check(
@@ -241,9 +252,4 @@ def rollup_totals_match_facts(context: AssetCheckExecutionContext, clickhouse: C
     )
 
 
-asset_checks = [
-    *(_fact_row_count_check(spec) for spec in FACTS),
-    *(_outside_partitions_check(spec) for spec in FACTS),
-    *(_dimension_check(spec) for spec in DIMS),
-    rollup_totals_match_facts,
-]
+asset_checks = [fact_checks, dim_checks, rollup_totals_match_facts]

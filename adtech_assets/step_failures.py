@@ -10,6 +10,7 @@ mid-query) are retried as the policy says.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -24,16 +25,28 @@ F = TypeVar("F", bound=Callable)
 
 
 def as_step_failure(compute: F) -> F:
-    """``compute`` (an asset's, a check's or an observation's function), raising any
-    AdtechError as the Failure that says it."""
+    """``compute`` (an asset's, a check's or an observation's function, or a generator of
+    results), raising any AdtechError as the Failure that says it."""
+
+    def failure(exc: AdtechError) -> Failure:
+        return Failure(description=str(exc), allow_retries=exc.retriable, metadata={ERROR_CLASS: type(exc).__name__})
+
+    if inspect.isgeneratorfunction(compute):
+        @functools.wraps(compute)
+        def results(*args, **kwargs):
+            try:
+                yield from compute(*args, **kwargs)
+            except AdtechError as exc:
+                raise failure(exc) from exc
+
+        return results  # type: ignore[return-value]
 
     @functools.wraps(compute)
     def step(*args, **kwargs):
         try:
             return compute(*args, **kwargs)
         except AdtechError as exc:
-            raise Failure(description=str(exc), allow_retries=exc.retriable,
-                          metadata={ERROR_CLASS: type(exc).__name__}) from exc
+            raise failure(exc) from exc
 
     return step  # type: ignore[return-value]
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from dagster import AssetSelection, DagsterInstance, materialize
+from dagster import AssetCheckKey, AssetSelection, DagsterInstance, materialize
 
 from adtech_assets.assets.facts import FACTS
+from adtech_assets.assets.kpis import KPI_KEYS
 from adtech_assets.assets.rollups import ROLLUP_KEY
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
 
@@ -129,3 +130,21 @@ def test_cli_sync_repairs_drift_and_says_why(resources, postgres, pg_url, clickh
     assert kpi_differences(postgres, clickhouse) == {}
     third = run_cli(["sync"], env)
     assert third.returncode == 0 and "nothing changed" in third.stdout, third.stdout[-2000:]
+
+
+def test_one_view_or_one_check_of_a_shared_step_runs_alone(resources, postgres, instance):
+    """The five views are one step and so are the facts' checks (a step costs Dagster's work
+    whatever it does): selecting one view refreshes that view only, and selecting one check
+    evaluates that check only."""
+    seed(postgres)
+    assert sync(resources, instance).ok
+    with DagsterInstance.ephemeral() as fresh:
+        one_view = materialize([*ALL_ASSETS, *ALL_CHECKS], resources=resources, instance=fresh,
+                               selection=AssetSelection.assets(KPI_KEYS[0]))
+        one_check = materialize([*ALL_ASSETS, *ALL_CHECKS], resources=resources, instance=fresh,
+                                selection=AssetSelection.checks(AssetCheckKey(FACTS[1].key, "no_rows_outside_partitions")))
+    assert [e.asset_key for e in one_view.get_asset_materialization_events()] == [KPI_KEYS[0]]
+    assert one_view.get_asset_materialization_events()[0].materialization.metadata["dagster/row_count"].value == 10
+    assert [(e.asset_key, e.check_name, e.passed) for e in one_check.get_asset_check_evaluations()] == [
+        (FACTS[1].key, "no_rows_outside_partitions", True)]
+    assert one_check.get_asset_materialization_events() == []

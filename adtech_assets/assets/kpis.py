@@ -7,6 +7,7 @@ some refreshes those), which (re)creates them and records what the UI shows of e
 count, its column schema and its first rows (``table_metadata``).
 """
 
+from collections.abc import Iterator
 
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
@@ -64,12 +65,13 @@ def kpi_metadata(ch, views: list[str]) -> dict[str, dict]:
     pool=CLICKHOUSE_POOL,
 )
 @as_step_failure
-def kpi_views(context: AssetExecutionContext, clickhouse: ClickHouseResource):
+def kpi_views(context: AssetExecutionContext, clickhouse: ClickHouseResource) -> Iterator[MaterializeResult]:
     """The selected views in one step: a step costs more of Dagster's work (events, the chDB
     turn) than a view's refresh, and the five always refresh together after a load."""
     views = [key.path[-1] for key in KPI_KEYS if key in context.selected_asset_keys]
     with clickhouse.session() as ch:
         ch.ensure_schema()
         metadata = kpi_metadata(ch, views)
-    return tuple(MaterializeResult(asset_key=analytics_key(view), metadata=metadata[view]) for view in views)
+    for view in views:
+        yield MaterializeResult(asset_key=analytics_key(view), metadata=metadata[view])
 
