@@ -2,8 +2,8 @@
 
 ``postgres_changes`` (running by default, every ``ADTECH_SYNC_INTERVAL_SECONDS``, 5 s): the
 planner's pass (``planner``), as run requests: the dims when they differ, and every pending fact
-day not already in a queued or running run, one run per range of consecutive days that reload
-the same tables (those that differ and their rollup days, with their checks). An idle tick reads only the Postgres write counters; at least
+day not already in a queued or running run, one run per range of consecutive days (those that
+differ and their rollup days, with their checks; ``PassPlan.load_ranges``). An idle tick reads only the Postgres write counters; at least
 every ``ADTECH_VERIFY_INTERVAL_SECONDS`` (120 s) it also looks for drift in ClickHouse, and
 fingerprints Postgres when updates or deletes moved the counters (at most that often). The
 cursor store is ClickHouse's, shared with ``adtech sync``; the sensor's own cursor only keeps

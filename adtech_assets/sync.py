@@ -6,8 +6,9 @@
    tables whose write counters moved since their last recorded observation are read meanwhile,
    in a thread (row count, newest change), and recorded in the instance as runless observations
    before any run (``pass_plan``, which the CLI runs before it has loaded Dagster);
-3. one run of the ``sync`` job per range of consecutive pending days that reload the same
-   tables: the facts that differ, then their rollup days, with the blocking checks judging those
+3. one run of the ``sync`` job per range of consecutive pending days (a day joins its
+   neighbours' run when the tables it adds or lacks cost little to reload: ``PassPlan.load_ranges``):
+   the facts that differ, then their rollup days, with the blocking checks judging those
    days on their data; the first run also loads the dims that differ (no day pending: one run of
    the dims), the last also refreshes the KPI views unless an earlier run failed (a failed
    blocking check stops them within the run). A run costs about a second of Dagster's own work,

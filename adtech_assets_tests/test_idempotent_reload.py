@@ -18,10 +18,13 @@ from adtech_assets.assets.facts import FACTS
 from adtech_assets.resources.clickhouse import ClickHouseSession
 from adtech_assets.sample_data import SeedWindow, seed_batch
 from adtech_assets_tests.helpers import (
+    add_advertiser,
+    add_campaign,
     add_events,
     ch_day_count,
     ch_query,
     ch_scalar,
+    kpi_differences,
     materialize_day,
     pg_day_count,
     pg_execute,
@@ -196,3 +199,34 @@ def test_sync_reloads_exactly_the_changed_days_late_ones_included(resources, pos
             assert ch_day_count(clickhouse, spec.table, day) == pg_day_count(postgres, spec.source, day)
         assert ch_scalar(clickhouse, "SELECT impressions FROM analytics.mv_daily_performance "
                                      "WHERE event_date = {d:Date}", d=day) == pg_day_count(postgres, "impressions", day)
+
+
+@pytest.mark.long(20)
+def test_neighbouring_days_that_reload_other_tables_share_a_run_when_the_extra_is_small(
+    resources, postgres, instance, monkeypatch
+):
+    """A run reloads each of its tables on each of its days, so consecutive days that need other
+    tables are one run when the union reloads little that neither needed (an empty day costs
+    nothing), and a run each past ``MERGE_ROWS`` extra rows: a run costs ~1 s of Dagster."""
+    from adtech_assets import planner
+
+    campaign = add_campaign(postgres, "c", add_advertiser(postgres, "a"))
+    today = utc_now().date()
+    days = [today - timedelta(days=n) for n in (3, 2, 1)]
+    add_events(postgres, "impressions", [(campaign, midnight(d) + timedelta(hours=12)) for d in days for _ in range(5)])
+    add_events(postgres, "clicks", [(campaign, midnight(d) + timedelta(hours=12)) for d in days[1:]])
+    first = sync(resources, instance)  # the first day has no click: still one run
+    assert first.ok and first.days_loaded == days and len(first.run_ids) == 1, (first.days_loaded, first.run_ids)
+
+    # a late click on the first day, new impressions on the second: 5 + 1 rows neither needed
+    add_events(postgres, "clicks", [(campaign, midnight(days[0]) + timedelta(hours=13))])
+    add_events(postgres, "impressions", [(campaign, midnight(days[1]) + timedelta(hours=13))])
+    merged = sync(resources, instance)
+    assert merged.ok and merged.days_loaded == days[:2] and len(merged.run_ids) == 1, merged.run_ids
+
+    monkeypatch.setattr(planner, "MERGE_ROWS", 5)
+    add_events(postgres, "clicks", [(campaign, midnight(days[0]) + timedelta(hours=14))])
+    add_events(postgres, "impressions", [(campaign, midnight(days[1]) + timedelta(hours=14))])
+    apart = sync(resources, instance)
+    assert apart.ok and apart.days_loaded == days[:2] and len(apart.run_ids) == 2, apart.run_ids
+    assert kpi_differences(postgres, resources["clickhouse"]) == {}
