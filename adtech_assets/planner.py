@@ -181,6 +181,8 @@ def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[d
     for (table, day), entry in manifest.items():
         if (table, day) not in signatures and entry.rows:
             _add(found, table, day, f"{table} {day}: partition missing in ClickHouse ({entry.rows} rows loaded)")
+        elif (table, day) not in signatures and not Fingerprint.is_current(entry.fingerprint):
+            suspects.setdefault(table, set()).add(day)  # a day loaded empty, recorded by another version
     for table, days in suspects.items():
         width = len(ROLLUP_COLUMNS if table == ROLLUP_TABLE else FACT_COLUMNS)
         live = _fingerprint_for(table)(ch, min(days), max(days) + timedelta(days=1))

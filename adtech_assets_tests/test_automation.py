@@ -3,7 +3,7 @@ fingerprints differ (in Postgres or in ClickHouse), rollup days follow fact days
 loaded without them, and the optional cron schedule runs the same pass as the sensor; a day
 stays requested until a load of it succeeds."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 import pytest
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context, instance_for_test
@@ -18,8 +18,11 @@ TODAY = datetime.now(timezone.utc).date()
 
 
 def seed(postgres) -> None:
+    """The three whole UTC days before TODAY (a window ending now would start late on its first
+    day, or on another day than TODAY's when the test runs past midnight)."""
+    midnight = datetime.combine(TODAY, time())
     seed_batch(postgres, advertisers=2, campaigns=6, impressions=1500, ctr=0.1,
-               window=SeedWindow.last_days(3), seed=0.3)
+               window=SeedWindow(start=midnight - timedelta(days=3), end=midnight), seed=0.3)
 
 
 def _evaluate(schedule, instance, resources):

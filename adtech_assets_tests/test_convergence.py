@@ -261,6 +261,12 @@ def test_merges_change_parts_but_a_pass_stays_a_no_op(loaded, postgres, clickhou
 
 
 def test_a_manifest_of_another_fingerprint_version_is_re_derived_not_reloaded(loaded, postgres, clickhouse):
+    # a day loaded empty too (no partition to re-derive it from): every click of one day deleted
+    (day,), = pg_execute(postgres, "SELECT min(created_at)::date FROM clicks")
+    change(postgres, "clicks", "DELETE FROM clicks WHERE created_at::date = %s", (day,))
+    assert day in sync_ok(loaded).days_loaded
+    assert ch_scalar(clickhouse, "SELECT rows FROM analytics.load_manifest FINAL WHERE table_name = 'fact_clicks' "
+                                 "AND day = {d:Date}", d=day) == 0
     ch_command(clickhouse, "INSERT INTO analytics.load_manifest (table_name, day, rows, fingerprint, parts_signature, "
                            "started_at) SELECT table_name, day, rows, concat('f0:', fingerprint), parts_signature, "
                            "started_at FROM analytics.load_manifest FINAL")
