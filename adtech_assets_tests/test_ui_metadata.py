@@ -30,7 +30,7 @@ from adtech_assets.assets.sources import source_key
 from adtech_assets.assets.table_metadata import PREVIEW_ROWS
 from adtech_assets.checks import ROW_COUNTS_MATCH_POSTGRES
 from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS, defs
-from adtech_assets.fingerprints import postgres_day_fingerprints
+from adtech_assets.fingerprints import Fingerprint, postgres_day_fingerprints
 from adtech_assets.days import days_between
 from adtech_assets.partitions import partition_range_tags
 from adtech_assets.resources.postgres import SOURCE_TABLES
@@ -118,7 +118,8 @@ def test_each_day_of_a_one_run_load_shows_its_own_rows_and_fingerprint(resources
             rows = pg_day_count(postgres, spec.source, day)
             assert metadata["dagster/row_count"].value == rows, (spec.table, day)
             assert metadata["dagster/partition_row_count"].value == rows, (spec.table, day)
-            assert metadata["fingerprint"].value == expected[day].text, (spec.table, day)
+            # a day with no row (today, minutes after midnight) has the empty fingerprint
+            assert metadata["fingerprint"].value == expected.get(day, Fingerprint.empty()).text, (spec.table, day)
             counts.append(rows)
         assert len(set(counts)) > 1, f"the days should differ for this test to mean anything: {counts}"
 
