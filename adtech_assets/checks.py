@@ -52,6 +52,8 @@ TOTALS_MATCH_FACTS = "totals_match_facts"
 MAX_LISTED = 20
 # Every day a ClickHouse Date can hold: "all days" for a checks-only run.
 ALL_DAYS = (date(1970, 1, 1), date(2149, 6, 6))
+# What every check step that reads ClickHouse shares: its concurrency pool and retries.
+CLICKHOUSE_CHECK = {"pool": CLICKHOUSE_POOL, "retry_policy": IO_RETRY}
 
 
 def _range(days: list[date] | None) -> tuple[date, date]:
@@ -124,6 +126,11 @@ def _rows_metadata(every_day: bool, days: list[date], pg_rows: int, ch_rows: int
             "rows_in_scope": f"{pg_rows:,} in Postgres, {ch_rows:,} in ClickHouse"}
 
 
+def selected(context: AssetCheckExecutionContext, spec: FactSpec | DimSpec, check: str) -> bool:
+    """Whether this run of a shared check step evaluates ``check`` of ``spec``'s asset."""
+    return AssetCheckKey(spec.key, check) in context.selected_asset_check_keys
+
+
 def checked_days(context: AssetCheckExecutionContext) -> list[date] | None:
     """A partitioned run's own days (a run judges what it loaded, not days other runs are
     loading); None, meaning every day on either side, for a run of checks alone."""
@@ -141,8 +148,7 @@ def checked_days(context: AssetCheckExecutionContext) -> list[date] | None:
                        description="Source rows that no daily partition holds (before the start, future, no created_at)."),
     )],
     can_subset=True,
-    pool=CLICKHOUSE_POOL,
-    retry_policy=IO_RETRY,
+    **CLICKHOUSE_CHECK,
 )
 @as_step_failure
 def fact_checks(context: AssetCheckExecutionContext, postgres: PostgresResource,
@@ -151,9 +157,9 @@ def fact_checks(context: AssetCheckExecutionContext, postgres: PostgresResource,
     the chDB turn) whatever its checks cost, and a fact's checks run after its load anyway."""
     days = checked_days(context)
     for spec in FACTS:
-        if AssetCheckKey(spec.key, ROW_COUNTS_MATCH_POSTGRES) in context.selected_asset_check_keys:
+        if selected(context, spec, ROW_COUNTS_MATCH_POSTGRES):
             yield compare_fact_days(spec, days, postgres, clickhouse)
-        if AssetCheckKey(spec.key, NO_ROWS_OUTSIDE_PARTITIONS) in context.selected_asset_check_keys:
+        if selected(context, spec, NO_ROWS_OUTSIDE_PARTITIONS):
             yield rows_outside_partitions(spec, postgres)
 
 
@@ -205,15 +211,14 @@ def compare_dimension(spec: DimSpec, postgres: PostgresResource, clickhouse: Cli
                           description="Distinct ids in Postgres = ClickHouse rows after deduplication.")
            for spec in DIMS],
     can_subset=True,
-    pool=CLICKHOUSE_POOL,
-    retry_policy=IO_RETRY,
+    **CLICKHOUSE_CHECK,
 )
 @as_step_failure
 def dim_checks(context: AssetCheckExecutionContext, postgres: PostgresResource,
                clickhouse: ClickHouseResource) -> Iterator[AssetCheckResult]:
     """The selected dims' checks in one step."""
     for spec in DIMS:
-        if AssetCheckKey(spec.key, IDS_MATCH_POSTGRES) in context.selected_asset_check_keys:
+        if selected(context, spec, IDS_MATCH_POSTGRES):
             yield compare_dimension(spec, postgres, clickhouse)
 
 
@@ -221,8 +226,7 @@ def dim_checks(context: AssetCheckExecutionContext, postgres: PostgresResource,
     asset=ROLLUP_KEY,
     name=TOTALS_MATCH_FACTS,
     blocking=True,
-    pool=CLICKHOUSE_POOL,
-    retry_policy=IO_RETRY,
+    **CLICKHOUSE_CHECK,
     description="Per day: rollup events and their campaign sums = those of fact_impressions and fact_clicks.",
 )
 @as_step_failure

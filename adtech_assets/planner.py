@@ -130,8 +130,10 @@ class PassPlan:
                 if ranges and ranges[-1][1] == day - timedelta(days=1):
                     start, end, before = ranges[-1]
                     union = tuple(t for t in DAILY_TABLES if t in before or t in tables)
-                    extra = sum(self.loaded_rows.get((t, day), 0) for t in union if t not in tables) + sum(
-                        self.loaded_rows.get((t, d), 0) for d in days_between(start, end) for t in union if t not in before)
+                    added = [t for t in union if t not in before]  # to reload on the range's days too
+                    extra = sum(self.loaded_rows.get((t, day), 0) for t in union if t not in tables)
+                    if added:
+                        extra += sum(self.loaded_rows.get((t, d), 0) for d in days_between(start, end) for t in added)
                     if extra <= MERGE_ROWS:
                         ranges[-1] = (start, day, union)
                         continue
@@ -179,9 +181,11 @@ def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[d
         if entry is None or entry.parts_signature != signature or not Fingerprint.is_current(entry.fingerprint):
             suspects.setdefault(table, set()).add(day)
     for (table, day), entry in manifest.items():
-        if (table, day) not in signatures and entry.rows:
+        if (table, day) in signatures:
+            continue
+        if entry.rows:
             _add(found, table, day, f"{table} {day}: partition missing in ClickHouse ({entry.rows} rows loaded)")
-        elif (table, day) not in signatures and not Fingerprint.is_current(entry.fingerprint):
+        elif not Fingerprint.is_current(entry.fingerprint):
             suspects.setdefault(table, set()).add(day)  # a day loaded empty, recorded by another version
     for table, days in suspects.items():
         width = len(ROLLUP_COLUMNS if table == ROLLUP_TABLE else FACT_COLUMNS)
