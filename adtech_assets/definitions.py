@@ -7,6 +7,7 @@ ClickHouse (chDB) under ``ADTECH_DATA_DIR`` (default ``.data/``).
 
 from __future__ import annotations
 
+import gc
 import os
 
 from dagster import Definitions, in_process_executor
@@ -42,3 +43,8 @@ defs = Definitions(
     resources=build_resources(),
     executor=default_executor(),
 )
+
+# The objects made so far (Dagster's modules, these definitions) live as long as the process
+# (a run worker, the UI's code server, `dagster asset materialize`): the collector need not
+# walk them again on each full collection.
+gc.freeze()

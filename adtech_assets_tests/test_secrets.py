@@ -16,6 +16,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Iterator
+from datetime import date
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import pytest
 from dagster import EnvVar, asset, instance_for_test, materialize
 
 from adtech_assets.assets.dims import dim_assets
+from adtech_assets.assets.facts import day_window
 from adtech_assets.errors import AdtechError
 from adtech_assets.migrations import migrate
 from adtech_assets.redaction import redact_conninfo, redact_text
@@ -49,6 +51,7 @@ CLICKHOUSE_FORMS = {
     "ClickHouse ?password= URL": f"http://default@127.0.0.1:1/?password={CH_SECRET}",
 }
 BULK_READ = dict(table="advertiser", columns=("id", "name"))
+FACT = ("click_id", "campaign_id", "created_at")
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +87,16 @@ def with_form(monkeypatch, url: str, password: str, form: str) -> PostgresResour
 
 
 def reading_errors(postgres: PostgresResource) -> list[AdtechError]:
-    """The errors of a small query (psycopg) and of a bulk read (ADBC), both of which must fail."""
+    """The errors of a small query (psycopg), a bulk read (ADBC) and a fact read (asyncpg), all
+    of which must fail."""
     with pytest.raises(AdtechError) as small_query:
         postgres.fetch("current_snapshot")
     with pytest.raises(AdtechError) as bulk_read:
         postgres.read_arrow("dim_rows", **BULK_READ)
-    return [small_query.value, bulk_read.value]
+    with pytest.raises(AdtechError) as fact_read:
+        with postgres.fact_batches("read_clicks", day_window(date(2026, 1, 1), date(2026, 1, 1)), FACT) as batches:
+            list(batches)
+    return [small_query.value, bulk_read.value, fact_read.value]
 
 
 # ---- each form, in process ----------------------------------------------------------------------
@@ -99,6 +106,8 @@ def test_the_right_password_connects_in_every_form(source_url, form, monkeypatch
     postgres = with_form(monkeypatch, source_url, RIGHT, form)
     assert postgres.fetch("current_snapshot")
     assert postgres.read_arrow("dim_rows", **BULK_READ).column_names == ["id", "name"]
+    with postgres.fact_batches("read_clicks", day_window(date(2026, 1, 1), date(2026, 1, 1)), FACT) as batches:
+        assert list(batches) == []
     assert_no_secret(repr(postgres), str(postgres))
 
 

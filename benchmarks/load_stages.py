@@ -4,8 +4,8 @@ stage alone against its own floor"); not a test.
     uv run python benchmarks/load_stages.py [--pg-url URL]
 
 On the benchmark's data (``load_benchmark.py`` seeds ``adtech_bench`` when it is missing) and a
-fresh embedded ClickHouse: the psql binary COPY floor, the ADBC read with the batches dropped and
-kept, the chDB insert of the kept batches into a staging table, the staged days' fingerprints,
+fresh embedded ClickHouse: the psql binary COPY floor, the ADBC read (the fallback), the read of the load (asyncpg's COPY
+decoded with numpy) with the batches dropped and kept, the chDB insert of the kept batches into a staging table, the staged days' fingerprints,
 the partition swaps, the manifest, then the whole ``load_fact_days`` as the asset runs it. Wall
 and CPU seconds of this process for each (Postgres's own CPU is in the floor's wall time).
 """
@@ -48,18 +48,24 @@ def main() -> None:
         first, last = conn.execute("SELECT min(created_at)::date, max(created_at)::date FROM impressions").fetchone()
     postgres = PostgresResource(url=args.pg_url)
     spec = facts.FACTS[0]
-    window = facts._windows(first, last, 1)[0]
+    window = facts.day_window(first, last)
+    names = (spec.id_column, "campaign_id", "created_at")
 
     stage("floor: psql binary COPY to /dev/null", lambda: subprocess.run(
         ["psql", args.pg_url, "-qc", "COPY (SELECT id, campaign_id, created_at FROM impressions) TO STDOUT (FORMAT binary)"],
         stdout=subprocess.DEVNULL, check=True))
 
     def read(keep: bool):
-        with postgres.arrow_reader(f"read_{spec.source}", window) as reader:
-            return list(reader) if keep else sum(batch.num_rows for batch in reader)
+        with postgres.fact_batches(f"read_{spec.source}", window, names) as batches:
+            return list(batches) if keep else sum(batch.num_rows for batch in batches)
 
-    stage("ADBC read, batches dropped", lambda: read(False))
-    batches = stage("ADBC read, batches kept", lambda: read(True))
+    def read_adbc():
+        with postgres.arrow_reader(f"read_{spec.source}", window) as reader:
+            return sum(batch.num_rows for batch in reader)
+
+    stage("ADBC read (the fallback), batches dropped", read_adbc)
+    stage("COPY read and decode, batches dropped", lambda: read(False))
+    batches = stage("COPY read and decode, batches kept", lambda: read(True))
     print(f"{len(batches)} batches, {sum(b.num_rows for b in batches):,} rows", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="adtech-stages-") as tmp:

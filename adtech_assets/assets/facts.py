@@ -4,17 +4,12 @@ A load of days [first, last] reads exactly ``created_at`` in [first, last + 1) f
 streamed as bounded Arrow batches into a private staging table, then swaps each day in with
 ``REPLACE PARTITION``: readers see the old day or the new one, never a half-loaded day;
 re-running a day never duplicates; rows deleted at the source disappear; a day that became
-empty is dropped. Two Postgres readers (halves of the range) and the ClickHouse inserts overlap.
+empty is dropped. The Postgres read runs ahead in a thread while the ClickHouse inserts go on.
 """
 
 
-import queue
-import threading
-from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import date, datetime, timedelta
 
-import pyarrow as pa
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
 
 from adtech_assets.assets import CLICKHOUSE_ASSET, DAILY
@@ -30,63 +25,10 @@ from adtech_assets.step_failures import as_step_failure
 from adtech_assets.tables import FACTS, FactSpec
 
 
-# Readers over parts of a range, each its own Postgres backend. On this 2-core machine one is
-# best: a Postgres backend, ADBC decoding and the ClickHouse insert already fill both cores
-# (measured: 2 readers 3.4 s, 1 reader 3.3 s for 10M rows). Raise it where cores are spare.
-READERS = 1
-_DONE = object()
-
-
-def _prefetch(sources: list[Iterator[pa.RecordBatch]], depth: int = 4) -> Iterator[pa.RecordBatch]:
-    """Drain several batch streams in threads into one bounded queue, so Postgres decoding and
-    ClickHouse inserts overlap while memory stays a few batches whatever the range."""
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce(batches: Iterator[pa.RecordBatch]) -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        buffer.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            buffer.put(_DONE)
-        except BaseException as exc:  # handed to the consumer, raised there
-            buffer.put(exc)
-
-    workers = [threading.Thread(target=produce, args=(s,), name="postgres-reader", daemon=True) for s in sources]
-    for worker in workers:
-        worker.start()
-    try:
-        running = len(workers)
-        while running:
-            item = buffer.get()
-            if item is _DONE:
-                running -= 1
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                yield item
-    finally:
-        stop.set()
-        for worker in workers:
-            worker.join(timeout=30)
-
-
-def _windows(first: date, last: date, parts: int) -> list[dict[str, datetime]]:
-    """[first, last + 1) cut into up to ``parts`` windows of whole days, as reader settings."""
-    days = days_between(first, last)
-    size = -(-len(days) // parts)
-    chunks = [days[i:i + size] for i in range(0, len(days), size)]
-    return [
-        {"window_start": datetime.combine(chunk[0], datetime.min.time()),
-         "window_end": datetime.combine(chunk[-1] + timedelta(days=1), datetime.min.time())}
-        for chunk in chunks
-    ]
+def day_window(first: date, last: date) -> dict[str, datetime]:
+    """[first, last + 1) as the read queries' bounds."""
+    return {"window_start": datetime.combine(first, datetime.min.time()),
+            "window_end": datetime.combine(last + timedelta(days=1), datetime.min.time())}
 
 
 def load_fact_days(
@@ -98,12 +40,9 @@ def load_fact_days(
     for first, last in day_ranges(days):
         started_at = clickhouse_now(ch)  # before the read: pending days marked earlier resolve
         with ch.staging_table(spec.table) as staging:
-            with ExitStack() as readers:
-                sources = [
-                    iter(readers.enter_context(postgres.arrow_reader(f"read_{spec.source}", window)))
-                    for window in _windows(first, last, READERS)
-                ]
-                for batch in _prefetch(sources):
+            names = (spec.id_column, "campaign_id", "created_at")
+            with postgres.fact_batches(f"read_{spec.source}", day_window(first, last), names) as batches:
+                for batch in batches:
                     ch.insert_arrow(staging, batch)
             staged = clickhouse_day_fingerprints(ch, staging, spec.id_column, first, last + timedelta(days=1))
             fingerprints = {day: staged.get(day, Fingerprint.empty()) for day in days_between(first, last)}

@@ -336,6 +336,51 @@ class Postgres:
                 raise (AdtechError(problems) if problems else query_error(query_name, exc, url)) from None
             yield reader
 
+    @contextmanager
+    def fact_batches(self, query_name: str, window: Mapping[str, Any],
+                     names: tuple[str, str, str]) -> Iterator[Iterator[pa.RecordBatch]]:
+        """A fact read's rows (``read_<source>.sql`` over ``window``) as Arrow batches named
+        ``names``, read ahead in a thread while the caller consumes them.
+
+        Over asyncpg's binary COPY, decoded with numpy (``fact_copy``), where asyncpg connects
+        as libpq would; else over ADBC. Both give the same columns and types.
+        """
+        from adtech_assets.resources import fact_copy
+        from adtech_assets.resources.read_ahead import read_ahead
+
+        url = self.resolved_url()
+        params = fact_copy.connect_params(with_utc_session(url), self.connect_timeout_seconds)
+        if params is None:
+            with self.arrow_reader(query_name, window) as reader:
+                yield read_ahead(lambda put: [put(fact_copy.from_arrow(batch, names)) for batch in reader])
+            return
+        query = table_query(query_name, literals=window).as_string()
+        yield read_ahead(lambda put: self._copy_fact_rows(params, query, query_name, names, put))
+
+    def _copy_fact_rows(self, params: dict[str, Any], query: str, query_name: str,
+                        names: tuple[str, str, str], deliver: Callable[[pa.RecordBatch], None]) -> None:
+        """``fact_copy.copy_fact_rows``, its failures said as the ADBC path says them."""
+        import asyncpg
+
+        from adtech_assets.resources import fact_copy
+
+        url = self.resolved_url()
+        try:
+            fact_copy.copy_fact_rows(params, query, names, deliver)
+        except fact_copy.ConnectFailed as failed:
+            raise connection_error(url, failed.__cause__) from None
+        except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError) as exc:
+            raise AdtechError(self.source_schema_problems() or first_line(exc)) from None
+        except fact_copy.LayoutError as exc:
+            raise AdtechError(f"reading Postgres ({query_name}) gave rows of another layout ({exc}): compare "
+                              "the source's column types with seeds/migrations") from None
+        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.PostgresConnectionError,
+                asyncpg.exceptions.OperatorInterventionError) as exc:  # the server went away mid-read
+            raise TransientError(f"reading Postgres ({query_name}) at {redact_conninfo(url)} was cut off: "
+                                 f"{first_line(exc, conninfo_secrets(url))}") from None
+        except asyncpg.PostgresError as exc:
+            raise query_error(query_name, exc, url) from None
+
     def read_arrow(self, query_name: str, params: Mapping[str, Any] | None = None, **query: Any) -> pa.Table:
         """A whole (small) result as one Arrow table, e.g. a dimension's changed rows."""
         with self.arrow_reader(query_name, params, **query) as reader:
