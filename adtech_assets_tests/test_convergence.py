@@ -51,6 +51,11 @@ def source_rows(postgres, table: str) -> list[tuple]:
 
 
 def assert_converged(postgres, clickhouse) -> None:
+    with clickhouse.session():  # one opening of the embedded engine for every comparison
+        _assert_converged(postgres, clickhouse)
+
+
+def _assert_converged(postgres, clickhouse) -> None:
     for source, table, id_column in (("impressions", "fact_impressions", "impression_id"),
                                      ("clicks", "fact_clicks", "click_id")):
         assert fact_rows(clickhouse, table, id_column) == source_rows(postgres, source), table
