@@ -89,6 +89,7 @@ def test_an_empty_window_gives_no_batch(postgres):
         ("service=analytics", False),
         ("host=h options='--search_path=s'", False),
         ("host=h gssencmode=disable", False),
+        ("host=h connect_timeout=0", True),
     ],
 )
 def test_asyncpg_takes_only_what_it_connects_to_as_libpq_would(conninfo, taken):
@@ -97,6 +98,8 @@ def test_asyncpg_takes_only_what_it_connects_to_as_libpq_would(conninfo, taken):
     if "h1,h2" in conninfo:
         assert params["host"] == ["h1", "h2"] and params["port"] == [5432, 5433]
         assert params["server_settings"] == {"TimeZone": "UTC", "statement_timeout": "0"}
+    if "connect_timeout=0" in conninfo:
+        assert params["timeout"] == 10, "libpq's 0 is no limit, not an immediate timeout"
     if "connect_timeout=3" in conninfo:
         assert params["timeout"] == 3 and params["ssl"] == "require"
         assert params["server_settings"] == {"application_name": "x"}

@@ -4,8 +4,8 @@ A fact read (``adtech_assets/sql/read_<source>.sql``) returns three columns of f
 (``int4`` id, ``int8`` campaign with NULL sent as 2^32, ``timestamp``): 34 bytes a row, so a block
 of whole rows is one numpy structured array, turned into Arrow columns by a few vectorized casts.
 asyncpg hands over the COPY data as large blocks of whole rows (libpq, under ADBC, returns one
-row per call and ADBC decodes field by field): measured on 10M impressions, 1.4-1.6 CPU-s
-against ADBC's 1.9-2.4 for the same read, which leaves the other core to the ClickHouse insert.
+row per call and ADBC decodes field by field): measured on 10M impressions, 1.6-2.1 CPU-s
+against ADBC's 2.3-2.4 for the same read (benchmarks/load_stages.py), which leaves the other core to the ClickHouse insert.
 
 asyncpg understands most, not all, of what libpq accepts: ``connect_params`` says which connection
 strings it takes as libpq would, and the caller reads the others through ADBC (same columns).
@@ -76,12 +76,19 @@ def connect_params(conninfo: str, timeout: float) -> dict[str, Any] | None:
         "database": params.pop("dbname", None),
         "passfile": params.pop("passfile", None),
         "ssl": params.pop("sslmode", None),
-        "timeout": float(params.pop("connect_timeout", timeout) or timeout),
+        "timeout": _connect_timeout(params.pop("connect_timeout", None), timeout),
         "server_settings": settings,
     }
     if "target_session_attrs" in params:
         connect["target_session_attrs"] = params.pop("target_session_attrs")
     return {k: v for k, v in connect.items() if v is not None}
+
+
+def _connect_timeout(given: str | None, default: float) -> float:
+    """libpq's ``connect_timeout`` where it sets a limit; its 0 (no limit) and an absent one
+    take the resource's, as the psycopg connections do."""
+    seconds = float(given) if given else 0.0
+    return seconds if seconds > 0 else float(default)
 
 
 def _server_settings(options: str) -> dict[str, str] | None:
