@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import fcntl
-import gc
 import logging
 import os
 import sys
@@ -19,6 +18,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from adtech_assets.collector import collect_less, freeze_imports
 from adtech_assets.errors import AdtechError
 
 DAGSTER_HOME = "DAGSTER_HOME"
@@ -173,7 +173,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             from adtech_assets.resources import resolved_resources
             from adtech_assets.sync import run_sync  # Dagster is imported while the due reads run
 
-            gc.freeze()  # see run()
+            freeze_imports()
 
             with _opened_instance(home) as instance:
                 say(f"Dagster instance: {home}")
@@ -298,10 +298,7 @@ def run() -> None:
     is closed; the interpreter's own teardown of the modules it loaded (Dagster's thousands)
     would add about a second to every command, so the process ends here instead, after the
     exit handlers and the standard streams, as a normal exit would run them."""
-    # A command's objects are mostly modules it keeps to its end (Dagster's, when a pass runs):
-    # the collector's default thresholds walk them again and again (~0.9 s of a loading sync's
-    # CPU). Fewer young collections, and what the imports made is frozen once they are done.
-    gc.set_threshold(20_000, 20, 20)
+    collect_less()
     code = main()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

@@ -7,10 +7,11 @@ ClickHouse (chDB) under ``ADTECH_DATA_DIR`` (default ``.data/``).
 
 from __future__ import annotations
 
-import gc
 import os
 
 from dagster import Definitions, in_process_executor
+
+from adtech_assets.collector import collect_less, freeze_imports
 
 from adtech_assets.assets.dims import dim_assets
 from adtech_assets.assets.facts import fact_assets
@@ -44,7 +45,6 @@ defs = Definitions(
     executor=default_executor(),
 )
 
-# The objects made so far (Dagster's modules, these definitions) live as long as the process
-# (a run worker, the UI's code server, `dagster asset materialize`): the collector need not
-# walk them again on each full collection.
-gc.freeze()
+# The objects made so far (Dagster's modules, these definitions) live as long as the process.
+collect_less()
+freeze_imports()

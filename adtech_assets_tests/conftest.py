@@ -4,7 +4,6 @@ template, and a fresh embedded ClickHouse (chDB) directory per test. Nothing is 
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from adtech_assets.collector import collect_less, freeze_imports
 from adtech_assets.migrations import migrate
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.embedded_postgres import embedded_postgres_url, stop_embedded_postgres
@@ -101,8 +101,8 @@ def pytest_collection_finish(session) -> None:
     """As the adtech command does (cli.run): once the test modules (and Dagster) are imported,
     freeze what they made and collect the young generation less often; the collector walked
     those objects over and over (~22 CPU-s of the suite's workers)."""
-    gc.set_threshold(20_000, 20, 20)
-    gc.freeze()
+    collect_less()
+    freeze_imports()
 
 
 def pytest_configure(config) -> None:

@@ -207,4 +207,15 @@ def copy_fact_rows(params: dict[str, Any], query: str, names: tuple[str, str, st
         await connection.close(timeout=5)
         blocks.flush(last=True)
 
-    asyncio.run(read())
+    _run(read())
+
+
+def _run(coroutine) -> None:
+    """Run on uvloop where it is installed: its socket reads and callbacks cost about a third
+    less CPU than asyncio's for a COPY's thousands of chunks, CPU the ClickHouse insert uses."""
+    try:
+        import uvloop
+    except ImportError:  # not built for Windows
+        asyncio.run(coroutine)
+    else:
+        uvloop.run(coroutine)
