@@ -32,6 +32,11 @@ telemetry:
   enabled: false
 run_queue:
   dequeue_interval_seconds: 1
+# Dagster's SQLite event log, storing a backfill's asset events in one transaction
+# (adtech_assets/event_log_storage.py); runs and schedules in Dagster's default storage.
+event_log_storage:
+  module: adtech_assets.event_log_storage
+  class: BatchingSqliteEventLogStorage
 """
 
 

@@ -1,0 +1,100 @@
+"""The batching SQLite event log (event_log_storage.py) stores what Dagster's own stores: the same
+events, partitions, metadata, asset entries and failed partitions, for a single-run backfill."""
+
+from __future__ import annotations
+
+import pytest
+from dagster import (
+    AssetKey,
+    BackfillPolicy,
+    DagsterInstance,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    asset,
+    materialize,
+)
+
+from adtech_assets import event_log_storage
+from adtech_assets.cli import INSTANCE_YAML
+from adtech_assets.event_log_storage import BatchingSqliteEventLogStorage
+
+DAYS = DailyPartitionsDefinition(start_date="2026-11-01", end_date="2026-11-10")
+RANGE = {"dagster/asset_partition_range_start": "2026-11-02", "dagster/asset_partition_range_end": "2026-11-06"}
+KEY = AssetKey("days")
+
+
+def days_asset(fail: bool):
+    @asset(name="days", partitions_def=DAYS, backfill_policy=BackfillPolicy.single_run())
+    def _days(context) -> MaterializeResult:
+        if fail:
+            raise RuntimeError("the load failed")
+        for key in context.partition_keys:
+            context.add_asset_metadata({"rows": int(key[-2:])}, partition_key=key)
+        return MaterializeResult()
+
+    return _days
+
+
+def instance_at(home, yaml: str) -> DagsterInstance:
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml)
+    return DagsterInstance.from_config(str(home))
+
+
+def stored(instance: DagsterInstance) -> dict:
+    """What the UI reads back: events by type with their partitions and metadata, the asset's
+    entry, the materialized and the failed partitions."""
+    events = {}
+    for kind, fetch in (("materialized", instance.fetch_materializations),
+                        ("planned", instance.fetch_planned_materializations)):
+        records = fetch(KEY, limit=1000, ascending=True).records
+        events[kind] = [(r.event_log_entry.dagster_event_type, r.partition_key,
+                         {k: v.value for k, v in (r.asset_materialization.metadata.items()
+                                                  if r.asset_materialization else [])})
+                        for r in records]
+    record = instance.get_asset_records([KEY])[0].asset_entry
+    latest = record.last_materialization_record
+    failed = instance.event_log_storage.get_latest_asset_partition_materialization_attempts_without_materializations(KEY)
+    return {
+        "events": events,
+        "latest": latest.partition_key if latest else None,
+        "materialized": sorted(instance.get_materialized_partitions(KEY)),
+        "failed": sorted(failed),
+    }
+
+
+def backfill(instance: DagsterInstance, fail: bool) -> None:
+    result = materialize([days_asset(fail)], instance=instance, tags=RANGE, raise_on_error=False)
+    assert result.success is not fail
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["loaded", "failed"])
+def test_a_backfill_is_stored_as_dagsters_own_storage_stores_it(tmp_path, monkeypatch, fail):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "ours"))
+    monkeypatch.delenv(event_log_storage.BATCH_SIZE_VARIABLE, raising=False)
+    batches = []
+    original = BatchingSqliteEventLogStorage.store_event_batch
+    monkeypatch.setattr(BatchingSqliteEventLogStorage, "store_event_batch",
+                        lambda self, events: batches.append(len(events)) or original(self, events))
+
+    with instance_at(tmp_path / "ours", INSTANCE_YAML) as ours:
+        assert isinstance(ours.event_log_storage, BatchingSqliteEventLogStorage)
+        backfill(ours, fail)
+        # later runs add to what earlier ones stored, as Dagster's storage does
+        backfill(ours, False)
+        mine = stored(ours)
+    with instance_at(tmp_path / "stock", "telemetry:\n  enabled: false\n") as stock:
+        backfill(stock, fail)
+        backfill(stock, False)
+        theirs = stored(stock)
+
+    assert mine == theirs
+    assert len(mine["events"]["materialized"]) == 5 * (1 if fail else 2)
+    assert (tmp_path / "ours" / "history" / "runs" / "index.db").exists()  # Dagster's default place
+    assert 5 in batches  # the five days' events went as batches, not one by one
+
+
+def test_the_storage_needs_a_home_or_a_folder(monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with pytest.raises(Exception, match="DAGSTER_HOME"):
+        BatchingSqliteEventLogStorage.from_config_value(None, {})
