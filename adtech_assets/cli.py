@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import fcntl
+import json
 import logging
 import os
 import sys
@@ -22,11 +23,15 @@ from adtech_assets.collector import collect_less, freeze_imports
 from adtech_assets.errors import AdtechError
 
 DAGSTER_HOME = "DAGSTER_HOME"
-# What adtech writes into a dagster.yaml it creates (or finds empty): no telemetry (Dagster would
-# otherwise print its notice and welcome banner in the first command of every new home), and the
-# daemon's run queue looks every second instead of every 5 (a sensor's run starts sooner: part
-# of the freshness of the KPIs).
-INSTANCE_YAML = """\
+def instance_yaml(home: Path) -> str:
+    """What adtech writes into a dagster.yaml it creates (or finds empty): no telemetry (Dagster
+    would otherwise print its notice and welcome banner in the first command of every new home);
+    the daemon's run queue looks every second instead of every 5 (a sensor's run starts sooner:
+    part of the freshness of the KPIs); the SQLite event log that stores a backfill's asset
+    events as one batch, in the folder Dagster's own would use (a path, as Dagster's settings
+    name folders: a home moved elsewhere gets a new dagster.yaml by removing the old one)."""
+    events = json.dumps(str(Path(home).resolve() / "history" / "runs"))  # a quoted YAML scalar
+    return f"""\
 # Dagster instance settings (https://docs.dagster.io/deployment/oss/dagster-yaml)
 telemetry:
   enabled: false
@@ -37,6 +42,8 @@ run_queue:
 event_log_storage:
   module: adtech_assets.event_log_storage
   class: BatchingSqliteEventLogStorage
+  config:
+    base_dir: {events}
 """
 
 
@@ -55,15 +62,15 @@ def _resources() -> dict:
 
 def dagster_home() -> Path:
     """``$DAGSTER_HOME``, or ``<data dir>/dagster`` so that runs keep their history anyway.
-    A ``dagster.yaml`` there is kept as it is; a missing or empty one gets ``INSTANCE_YAML``."""
+    A ``dagster.yaml`` there is kept as it is; a missing or empty one gets ``instance_yaml``."""
     from adtech_assets.settings import DATA_DIR, data_dir
 
     home = Path(os.environ.get(DAGSTER_HOME) or data_dir() / "dagster").resolve()
     try:
         home.mkdir(parents=True, exist_ok=True)
-        instance_yaml = home / "dagster.yaml"
-        if not instance_yaml.exists() or not instance_yaml.read_text().strip():
-            instance_yaml.write_text(INSTANCE_YAML)
+        settings = home / "dagster.yaml"
+        if not settings.exists() or not settings.read_text().strip():
+            settings.write_text(instance_yaml(home))
         (home / ".adtech-instance.lock").touch(exist_ok=True)
     except OSError as exc:  # PermissionError, NotADirectoryError (a file on the way), read-only, full
         setting = (f"set {DAGSTER_HOME} to a writable folder" if os.environ.get(DAGSTER_HOME) else

@@ -9,8 +9,8 @@ Postgres storage writes a batch at once; this storage does the same for SQLite, 
 tags) and the asset's entry updated once, to the last event, so what is stored is the same, in
 two transactions.
 
-``adtech`` writes it into a new Dagster home's ``dagster.yaml`` (``cli.INSTANCE_YAML``), under
-Dagster's default layout (``$DAGSTER_HOME/history/runs``): runs stored before are still read.
+``adtech`` writes it into a new Dagster home's ``dagster.yaml`` (``cli.instance_yaml``), in the
+folder Dagster's own would use (``<home>/history/runs``): runs stored before are still read.
 """
 
 from __future__ import annotations
@@ -18,15 +18,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from dagster import Field, StringSource
 from dagster._core.errors import DagsterInvariantViolationError
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlalchemy_compat import db_result
 from dagster._serdes import ConfigurableClassData
-
-from adtech_assets.errors import AdtechError
 
 BATCH_SIZE_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"
 BATCH_SIZE = "1000"  # a batch is one step's events for one asset: a backfill of up to 1000 days
@@ -42,19 +39,8 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         os.environ.setdefault(BATCH_SIZE_VARIABLE, BATCH_SIZE)
 
     @classmethod
-    def config_type(cls):
-        return {"base_dir": Field(StringSource, is_required=False)}
-
-    @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value) -> BatchingSqliteEventLogStorage:
-        base_dir = config_value.get("base_dir")
-        if not base_dir:
-            home = os.environ.get("DAGSTER_HOME")
-            if not home:
-                raise AdtechError("the Dagster instance's event log needs DAGSTER_HOME (or a base_dir in "
-                                  "dagster.yaml): set DAGSTER_HOME to the Dagster home folder")
-            base_dir = os.path.join(home, "history", "runs")  # Dagster's own default place
-        return cls(base_dir, inst_data)
+        return cls(inst_data=inst_data, **config_value)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         run_ids = {event.run_id for event in events}

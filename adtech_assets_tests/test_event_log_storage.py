@@ -15,7 +15,7 @@ from dagster import (
 )
 
 from adtech_assets import event_log_storage
-from adtech_assets.cli import INSTANCE_YAML
+from adtech_assets.cli import instance_yaml
 from adtech_assets.event_log_storage import BatchingSqliteEventLogStorage
 
 DAYS = DailyPartitionsDefinition(start_date="2026-11-01", end_date="2026-11-10")
@@ -70,14 +70,13 @@ def backfill(instance: DagsterInstance, fail: bool) -> None:
 
 @pytest.mark.parametrize("fail", [False, True], ids=["loaded", "failed"])
 def test_a_backfill_is_stored_as_dagsters_own_storage_stores_it(tmp_path, monkeypatch, fail):
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "ours"))
     monkeypatch.delenv(event_log_storage.BATCH_SIZE_VARIABLE, raising=False)
     batches = []
     original = BatchingSqliteEventLogStorage.store_event_batch
     monkeypatch.setattr(BatchingSqliteEventLogStorage, "store_event_batch",
                         lambda self, events: batches.append(len(events)) or original(self, events))
 
-    with instance_at(tmp_path / "ours", INSTANCE_YAML) as ours:
+    with instance_at(tmp_path / "ours", instance_yaml(tmp_path / "ours")) as ours:
         assert isinstance(ours.event_log_storage, BatchingSqliteEventLogStorage)
         backfill(ours, fail)
         # later runs add to what earlier ones stored, as Dagster's storage does
@@ -93,8 +92,3 @@ def test_a_backfill_is_stored_as_dagsters_own_storage_stores_it(tmp_path, monkey
     assert (tmp_path / "ours" / "history" / "runs" / "index.db").exists()  # Dagster's default place
     assert 5 in batches  # the five days' events went as batches, not one by one
 
-
-def test_the_storage_needs_a_home_or_a_folder(monkeypatch):
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    with pytest.raises(Exception, match="DAGSTER_HOME"):
-        BatchingSqliteEventLogStorage.from_config_value(None, {})

@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from adtech_assets.cli import INSTANCE_YAML
+from adtech_assets.cli import instance_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = PROJECT_ROOT / "benchmarks"
@@ -232,7 +232,7 @@ def main() -> None:
         for name in ("ADTECH_SYNC_INTERVAL_SECONDS", "ADTECH_VERIFY_INTERVAL_SECONDS", "ADTECH_PARTITIONS_START"):
             env.pop(name, None)  # the defaults, as a user has them
         Path(env["DAGSTER_HOME"]).mkdir()
-        (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text(INSTANCE_YAML)  # what adtech writes
+        (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text(instance_yaml(Path(env["DAGSTER_HOME"])))  # what adtech writes
 
         full = run_child("load", args, ch_path, first, last, env)
         print(f"31-day load: {json.dumps(full)}", flush=True)

@@ -41,9 +41,10 @@ def load_fact_days(
         started_at = clickhouse_now(ch)  # before the read: pending days marked earlier resolve
         with ch.staging_table(spec.table) as staging:
             names = (spec.id_column, "campaign_id", "created_at")
-            with postgres.fact_batches(f"read_{spec.source}", day_window(first, last), names) as batches:
+            with (postgres.fact_batches(f"read_{spec.source}", day_window(first, last), names) as batches,
+                  ch.batch_insert(staging) as insert):
                 for batch in batches:
-                    ch.insert_arrow(staging, batch)
+                    insert(batch)
             staged = clickhouse_day_fingerprints(ch, staging, spec.id_column, first, last + timedelta(days=1))
             fingerprints = {day: staged.get(day, Fingerprint.empty()) for day in days_between(first, last)}
             for day, fingerprint in fingerprints.items():

@@ -18,8 +18,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import date, datetime, timezone
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -35,6 +35,7 @@ from adtech_assets.errors import AdtechError, TransientError
 from adtech_assets.redaction import first_line
 from adtech_assets.settings import CLICKHOUSE_URL, DATA_DIR, ClickHouseTarget, parse_clickhouse_url, validate_identifier
 from adtech_assets.resources import clickhouse_schema
+from adtech_assets.resources.native_stream import NativeStream
 from adtech_assets.sql_files import CLICKHOUSE_DIR, clickhouse_sql
 
 if TYPE_CHECKING:
@@ -99,6 +100,29 @@ class ClickHouseSession:
             fmt="ArrowStream",
         )
         return data.num_rows
+
+    @contextmanager
+    def batch_insert(self, table: str) -> Iterator[Callable[[pa.RecordBatch], Any]]:
+        """Insert Arrow batches into ``table`` as they come. On the embedded engine they are one
+        statement reading Native blocks from a FIFO (``native_stream``: no serialization copy,
+        no temporary file per batch); on a server each is an ``insert_arrow``. The rows written
+        are inserted even if the caller fails midway (load into a staging table)."""
+        if not self.target.is_embedded:
+            yield lambda batch: self.insert_arrow(table, batch)
+            return
+        types = {c["name"]: c["type"] for c in self.rows("ops/tables_columns", tables=[table])}
+
+        def run(columns: list[str], path: str) -> None:
+            self.command("ops/insert_native_from_file", table=table, columns=columns, path=path)
+
+        stream = NativeStream(run, types, fallback=lambda batch: self.insert_arrow(table, batch))
+        try:
+            yield stream
+        except BaseException:
+            with suppress(Exception):  # the caller's error is the one to see
+                stream.close()
+            raise
+        stream.close()
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Insert a few rows of Python values (state, bookkeeping) as JSONEachRow: building Arrow
@@ -354,17 +378,29 @@ def render(name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any] | Non
     Values always travel as server-side parameters. ``{x:Identifier}`` placeholders are bound
     here instead, validated as plain names and backquoted, because ClickHouse's parser rejects
     parameters in some identifier positions (``CREATE TABLE ... AS t``, ``REPLACE PARTITION ...
-    FROM t``); they are always our own table names, never user input.
+    FROM t``); they are always our own table names, never user input. ``{x:Identifiers}`` is
+    a list of them, comma-separated; ``{x:Literal}`` a quoted string where ClickHouse takes no
+    parameter (``FROM INFILE``).
     """
     statement = clickhouse_sql(name)
     values = {}
     for key, value in params.items():
-        placeholder = f"{{{key}:Identifier}}"
-        if placeholder in statement:
-            statement = statement.replace(placeholder, f"`{validate_identifier(value, key)}`")
+        if f"{{{key}:Identifier}}" in statement:
+            statement = statement.replace(f"{{{key}:Identifier}}", f"`{validate_identifier(value, key)}`")
+        elif f"{{{key}:Identifiers}}" in statement:
+            names = ", ".join(f"`{validate_identifier(v, key)}`" for v in value)
+            statement = statement.replace(f"{{{key}:Identifiers}}", names)
+        elif f"{{{key}:Literal}}" in statement:
+            statement = statement.replace(f"{{{key}:Literal}}", _string_literal(value))
         else:
             values[key] = value
     return statement, values or None
+
+
+def _string_literal(text: str) -> str:
+    """A quoted ClickHouse string literal, for the one place that takes no parameter (the path of
+    ``FROM INFILE``, always our own temporary file)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _first_line(exc: BaseException, target: ClickHouseTarget | None = None) -> str:
