@@ -36,6 +36,7 @@ LOCAL_SUFFIX = "_local"
 
 _CREATE_DATABASE = re.compile(r"^(CREATE\s+DATABASE\s+(?:IF\s+NOT\s+EXISTS\s+)?\w+)\s*$", re.I)
 _CREATE_VIEW = re.compile(r"^(CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?\w+\.\w+)(\s+AS\s.*)$", re.I | re.S)
+_ALTER_SETTINGS = re.compile(r"^ALTER\s+TABLE\s+(\w+)\.(\w+)\s+(MODIFY\s+SETTING\s.*)$", re.I | re.S)
 _CREATE_TABLE = re.compile(r"^CREATE\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?(\w+)\.(\w+)\s*(\(.*)$", re.I | re.S)
 _ENGINE = re.compile(r"^\s*ENGINE\s*=\s*(\w*MergeTree)\s*(\((.*?)\))?(\s.*)?$", re.I | re.S)
 _CLAUSE = r"\b{}\s+BY\s+(.+?)(?=\s+(?:PARTITION\s+BY|ORDER\s+BY|PRIMARY\s+KEY|SAMPLE\s+BY|TTL|SETTINGS)\b|\s*$)"
@@ -123,6 +124,8 @@ def on_cluster(statement: str, cluster: str | None) -> list[str]:
         return [f"{view[1]} ON CLUSTER {cluster}{view[2]}"]
     if _CREATE_TABLE.match(statement):
         return _replicated_and_distributed(parse_create_table(statement), cluster)
+    if alter := _ALTER_SETTINGS.match(statement):  # a table's settings live on its local tables
+        return [f"ALTER TABLE {alter[1]}.{alter[2]}{LOCAL_SUFFIX} ON CLUSTER {cluster} {alter[3]}"]
     raise AdtechError(f"cluster mode has no ON CLUSTER form for: {statement[:80]!r}")
 
 

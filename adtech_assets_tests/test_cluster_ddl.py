@@ -32,7 +32,8 @@ def ddl_statements(kind: str) -> list[str]:
 
 
 # Every CREATE TABLE: the versioned tables, then the bookkeeping table of the versions.
-TABLE_STATEMENTS = ddl_statements("schema")[1:] + split_statements(BOOKKEEPING_FILE.read_text())[1:]
+TABLE_STATEMENTS = [s for s in ddl_statements("schema") + split_statements(BOOKKEEPING_FILE.read_text())
+                    if s.lstrip().upper().startswith("CREATE TABLE")]
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_tables_become_replicated_local_tables_behind_distributed_ones(formatter
 
 def test_facts_shard_by_day_and_dims_by_id(formatter):
     """The rule above, spelled out for the tables it matters most for."""
-    by_table = {parse_create_table(s).table: on_cluster(s, CLUSTER)[1] for s in ddl_statements("schema")[1:]}
+    by_table = {parse_create_table(s).table: on_cluster(s, CLUSTER)[1] for s in TABLE_STATEMENTS}
     assert by_table["fact_impressions"].endswith("Distributed(adtech_cluster, analytics, fact_impressions_local, cityHash64(event_date))")
     assert by_table["agg_campaign_daily"].endswith("cityHash64(event_date))")
     assert by_table["dim_campaign"].endswith("Distributed(adtech_cluster, analytics, dim_campaign_local, cityHash64(campaign_id))")
@@ -141,6 +142,16 @@ def test_cluster_mode_on_the_embedded_engine_is_a_clear_error(clickhouse, monkey
         ch.ensure_schema()
 
 
+def test_table_settings_change_on_the_local_tables(formatter):
+    altered = [s for s in ddl_statements("schema") if s.lstrip().upper().startswith("ALTER TABLE")]
+    assert altered
+    for statement in altered:
+        (generated,) = on_cluster(statement, CLUSTER)
+        table = re.search(r"analytics\.(\w+)", statement)[1]
+        assert formatter(generated) == formatter(
+            statement.replace(f"analytics.{table}", f"analytics.{table}_local ON CLUSTER {CLUSTER}", 1))
+
+
 def test_statements_we_cannot_replicate_are_refused():
     with pytest.raises(AdtechError, match="MergeTree engines only"):
         on_cluster("CREATE TABLE IF NOT EXISTS analytics.t (a Int32) ENGINE = Memory", CLUSTER)
@@ -159,7 +170,7 @@ def test_cluster_ddl_applies_on_a_server_cluster(monkeypatch):
         ch.migrate()
         assert ch.migrate().applied == []  # idempotent
         engines = dict(ch.client.query("SELECT name, engine FROM system.tables WHERE database = 'analytics'").result_rows)
-    for statement in ddl_statements("schema")[1:]:
+    for statement in TABLE_STATEMENTS:
         table = parse_create_table(statement).table
         assert engines[table] == "Distributed"
         assert engines[f"{table}_local"].startswith("Replicated")

@@ -9,7 +9,9 @@ and a past day when a row lands in it late.
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
@@ -231,3 +233,33 @@ def test_neighbouring_days_that_reload_other_tables_share_a_run_when_the_extra_i
     apart = sync(resources, instance)
     assert apart.ok and apart.days_loaded == days[:2] and len(apart.run_ids) == 2, apart.run_ids
     assert kpi_differences(postgres, resources["clickhouse"]) == {}
+
+
+def test_parts_a_reload_replaced_leave_the_disk(resources, postgres, clickhouse, instance):
+    """Each reload swaps new parts in; the ones it replaced are removed from disk by the next
+    session that holds the embedded engine for a moment (V12), not kept forever. Not yet for all:
+    a merged part (level above 0) that a later swap replaced stays (see the README)."""
+    seed_days(postgres, [DAY], impressions=500)
+    for _ in range(8):
+        materialize_day(resources, "fact_impressions", DAY, instance)
+
+    def leftovers(ch) -> set[str]:
+        """Part folders on disk that are not active parts: of level 0 (``<partition>_<min>_<max>_0``)."""
+        (path,) = ch.client.query("SELECT data_paths[1] FROM system.tables WHERE database = 'analytics' "
+                                  "AND name = 'fact_impressions'").result_rows[0]
+        folders = {p.name for p in Path(path).iterdir() if p.is_dir() and p.name[:1].isdigit()}
+        active = {r[0] for r in ch.client.query("SELECT name FROM system.parts WHERE database = 'analytics' "
+                                                "AND table = 'fact_impressions' AND active").result_rows}
+        return {name for name in folders - active if name.endswith("_0")}
+
+    with clickhouse.session() as ch:
+        # V12 runs the removal a second after the engine opens; ClickHouse's default, at 30-40 s,
+        # is what a sync or a run never lived to see: 20 s tells them apart, even on a busy machine
+        deadline, wait = time.monotonic() + 20, 0.1
+        left = leftovers(ch)
+        assert left  # the replaced parts of the last reloads are still there when the engine opens
+        while left and time.monotonic() < deadline:
+            time.sleep(wait)
+            wait = min(wait * 2, 2.0)
+            left = leftovers(ch)
+    assert left == set()
