@@ -5,7 +5,8 @@ stage alone against its own floor"); not a test.
 
 On the benchmark's data (``load_benchmark.py`` seeds ``adtech_bench`` when it is missing) and a
 fresh embedded ClickHouse: the psql binary COPY floor, the ADBC read (the fallback), the read of the load (asyncpg's COPY
-decoded with numpy) with the batches dropped and kept, the chDB insert of the kept batches into a staging table, the staged days' fingerprints,
+decoded with numpy) with the batches dropped and kept, the chDB insert of the kept batches into a staging table
+(per batch as a server takes them, and as the load streams them), the staged days' fingerprints,
 the partition swaps, the manifest, then the whole ``load_fact_days`` as the asset runs it. Wall
 and CPU seconds of this process for each (Postgres's own CPU is in the floor's wall time).
 """
@@ -71,8 +72,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="adtech-stages-") as tmp:
         with ClickHouseResource(url=f"chdb://{tmp}/clickhouse").session() as ch:
             ch.ensure_schema()
+            with ch.staging_table(spec.table) as arrow_staging:
+                stage("insert_arrow per batch (a server's path)", lambda: [ch.insert_arrow(arrow_staging, b) for b in batches])
+
+            def stream(table: str) -> None:
+                with ch.batch_insert(table) as insert:
+                    for b in batches:
+                        insert(b)
+
             with ch.staging_table(spec.table) as staging:
-                stage("chDB insert of the kept batches", lambda: [ch.insert_arrow(staging, b) for b in batches])
+                stage("chDB streaming insert of the kept batches", lambda: stream(staging))
                 end = last + timedelta(days=1)
                 staged = stage("fingerprints of the staged days",
                                lambda: clickhouse_day_fingerprints(ch, staging, spec.id_column, first, end))
