@@ -5,7 +5,8 @@ A fact read (``adtech_assets/sql/read_<source>.sql``) returns three columns of f
 of whole rows is one numpy structured array, turned into Arrow columns by a few vectorized casts.
 asyncpg hands over the COPY data as large blocks of whole rows (libpq, under ADBC, returns one
 row per call and ADBC decodes field by field): measured on 10M impressions, 1.6-2.1 CPU-s
-against ADBC's 2.3-2.4 for the same read (benchmarks/load_stages.py), which leaves the other core to the ClickHouse insert.
+against ADBC's 2.3-2.4 for the same read (benchmarks/load_stages.py), and on uvloop's event loop
+the COPY itself 1.4-1.6 CPU-s against asyncio's 1.9-2.0: CPU the ClickHouse insert shares.
 
 asyncpg understands most, not all, of what libpq accepts: ``connect_params`` says which connection
 strings it takes as libpq would, and the caller reads the others through ADBC (same columns).
