@@ -10,7 +10,7 @@ from the same files:
   ``Replicated*MergeTree('/clickhouse/tables/{shard}/analytics/<table>', '{replica}', <args>)``;
 - under the original name, a ``Distributed`` table over the local ones, so every query (and the
   KPI views, unchanged) reads the whole cluster;
-- the views ``ON CLUSTER``.
+- the views ``ON CLUSTER`` (created and dropped).
 
 Sharding keeps our two guarantees: a partitioned table is sharded by its partition key, so a
 whole day lives on one shard and replacing it stays one atomic ``REPLACE PARTITION``; an
@@ -36,6 +36,7 @@ LOCAL_SUFFIX = "_local"
 
 _CREATE_DATABASE = re.compile(r"^(CREATE\s+DATABASE\s+(?:IF\s+NOT\s+EXISTS\s+)?\w+)\s*$", re.I)
 _CREATE_VIEW = re.compile(r"^(CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?\w+\.\w+)(\s+AS\s.*)$", re.I | re.S)
+_DROP_VIEW = re.compile(r"^(DROP\s+VIEW\s+(?:IF\s+EXISTS\s+)?\w+\.\w+)\s*$", re.I)
 _ALTER_SETTINGS = re.compile(r"^ALTER\s+TABLE\s+(\w+)\.(\w+)\s+(MODIFY\s+SETTING\s.*)$", re.I | re.S)
 _CREATE_TABLE = re.compile(r"^CREATE\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?(\w+)\.(\w+)\s*(\(.*)$", re.I | re.S)
 _ENGINE = re.compile(r"^\s*ENGINE\s*=\s*(\w*MergeTree)\s*(\((.*?)\))?(\s.*)?$", re.I | re.S)
@@ -122,6 +123,8 @@ def on_cluster(statement: str, cluster: str | None) -> list[str]:
         return [f"{database[1]} ON CLUSTER {cluster}"]
     if view := _CREATE_VIEW.match(statement):
         return [f"{view[1]} ON CLUSTER {cluster}{view[2]}"]
+    if view := _DROP_VIEW.match(statement):
+        return [f"{view[1]} ON CLUSTER {cluster}"]
     if _CREATE_TABLE.match(statement):
         return _replicated_and_distributed(parse_create_table(statement), cluster)
     if alter := _ALTER_SETTINGS.match(statement):  # a table's settings live on its local tables

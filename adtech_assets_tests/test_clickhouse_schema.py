@@ -56,7 +56,8 @@ def test_migrate_on_a_fresh_engine_records_every_version_and_view(clickhouse):
         changes = ch.migrate()
     assert [s.label for s in changes.applied if s.kind == SCHEMA] == [f"V{n}__{name}" for n, name in enumerate(
         ["database", "dim_advertiser", "dim_campaign", "fact_impressions", "fact_clicks", "agg_campaign_daily",
-         "load_state", "load_manifest", "pending_days", "pending_loads", "agg_campaign_totals", "prompt_part_cleanup"],
+         "load_state", "load_manifest", "pending_days", "pending_loads", "agg_campaign_totals", "prompt_part_cleanup",
+         "drop_campaign_totals_view"],
         start=1)]
     assert {s.name for s in changes.applied if s.kind == VIEW} == {
         path.name.removesuffix(".sql") for path in sql_files(CLICKHOUSE_DIR / "views")}

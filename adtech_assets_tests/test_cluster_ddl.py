@@ -152,6 +152,14 @@ def test_table_settings_change_on_the_local_tables(formatter):
             statement.replace(f"analytics.{table}", f"analytics.{table}_local ON CLUSTER {CLUSTER}", 1))
 
 
+def test_views_are_dropped_on_the_cluster(formatter):
+    dropped = [s for s in ddl_statements("schema") if s.lstrip().upper().startswith("DROP VIEW")]
+    assert dropped
+    for statement in dropped:
+        (generated,) = on_cluster(statement, CLUSTER)
+        assert formatter(generated) == formatter(f"{statement.strip()} ON CLUSTER {CLUSTER}")
+
+
 def test_statements_we_cannot_replicate_are_refused():
     with pytest.raises(AdtechError, match="MergeTree engines only"):
         on_cluster("CREATE TABLE IF NOT EXISTS analytics.t (a Int32) ENGINE = Memory", CLUSTER)

@@ -11,6 +11,6 @@ SELECT
 FROM (SELECT advertiser_id, name FROM analytics.dim_advertiser FINAL) AS a
 LEFT JOIN (SELECT campaign_id, advertiser_id, budget FROM analytics.dim_campaign FINAL) AS c
     ON c.advertiser_id = a.advertiser_id
-LEFT JOIN analytics.campaign_totals AS e ON e.campaign_id = c.campaign_id
+LEFT JOIN analytics.agg_campaign_totals AS e ON e.campaign_id = c.campaign_id
 GROUP BY a.advertiser_id, a.name
 SETTINGS join_use_nulls = 1;

@@ -10,5 +10,5 @@ SELECT
 FROM (SELECT campaign_id, name, advertiser_id FROM analytics.dim_campaign FINAL) AS c
 LEFT JOIN (SELECT advertiser_id, name FROM analytics.dim_advertiser FINAL) AS a
     ON c.advertiser_id = a.advertiser_id
-LEFT JOIN analytics.campaign_totals AS e ON c.campaign_id = e.campaign_id
+LEFT JOIN analytics.agg_campaign_totals AS e ON c.campaign_id = e.campaign_id
 SETTINGS join_use_nulls = 1;

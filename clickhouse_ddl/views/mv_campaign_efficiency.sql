@@ -8,5 +8,5 @@ SELECT
     coalesce(e.clks, 0) AS clicks,
     if(coalesce(e.clks, 0) = 0, NULL, toFloat64(c.bid) * coalesce(e.imps, 0) / coalesce(e.clks, 0)) AS cost_per_click
 FROM (SELECT campaign_id, name, bid FROM analytics.dim_campaign FINAL) AS c
-LEFT JOIN analytics.campaign_totals AS e ON c.campaign_id = e.campaign_id
+LEFT JOIN analytics.agg_campaign_totals AS e ON c.campaign_id = e.campaign_id
 SETTINGS join_use_nulls = 1;
