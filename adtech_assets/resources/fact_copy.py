@@ -124,12 +124,20 @@ def decode_rows(block: memoryview | bytes, names: tuple[str, str, str]) -> pa.Re
     created += PG_EPOCH_MICROS
     return pa.RecordBatch.from_arrays(
         [
-            pa.array(rows["id"].astype(np.int32)),
-            pa.array(campaign.astype(np.int32), mask=missing if missing.any() else None),
-            pa.array(created, type=pa.timestamp("us", tz="UTC")),
+            _arrow_array(rows["id"].astype(np.int32), pa.int32()),
+            _arrow_array(campaign.astype(np.int32), pa.int32(), missing),
+            _arrow_array(created, pa.timestamp("us", tz="UTC")),
         ],
         names=list(names),
     )
+
+
+def _arrow_array(values: np.ndarray, type: pa.DataType, missing: np.ndarray | None = None) -> pa.Array:
+    """A contiguous numpy array's buffer as an Arrow array (NULL where ``missing``), without a
+    copy. Not ``pa.array``: its first call imports pandas (0.3-0.4 s, in every loading process)."""
+    nulls = int(missing.sum()) if missing is not None else 0
+    validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if nulls else None
+    return pa.Array.from_buffers(type, len(values), [validity, pa.py_buffer(values)], null_count=nulls)
 
 
 def from_arrow(batch: pa.RecordBatch, names: tuple[str, str, str]) -> pa.RecordBatch:
