@@ -92,3 +92,46 @@ def test_a_backfill_is_stored_as_dagsters_own_storage_stores_it(tmp_path, monkey
     assert (tmp_path / "ours" / "history" / "runs" / "index.db").exists()  # Dagster's default place
     assert 5 in batches  # the five days' events went as batches, not one by one
 
+
+
+def describe_database(path) -> tuple:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        return (sorted(conn.execute("SELECT type, name, sql FROM sqlite_master").fetchall()),
+                conn.execute("PRAGMA journal_mode").fetchall(),
+                conn.execute("SELECT version_num FROM alembic_version").fetchall())
+
+
+def test_run_databases_are_copies_of_one_made_by_dagster(tmp_path, monkeypatch):
+    """A run's database comes from a template that Dagster's own initialization made once: the
+    same tables, indexes, journal mode and migration revision as Dagster's own run database,
+    and not listed as a run."""
+    ours = BatchingSqliteEventLogStorage(str(tmp_path / "ours"))
+    made = []
+    original = BatchingSqliteEventLogStorage._initdb
+    monkeypatch.setattr(BatchingSqliteEventLogStorage, "_initdb",
+                        lambda self, engine, for_index_shard=False: made.append(for_index_shard)
+                        or original(self, engine, for_index_shard))
+    for run_id in ("first", "second", "third"):
+        with ours.run_connection(run_id):
+            pass
+    assert made == [False]  # the template, once; the runs' databases are copies of it
+    assert sorted(ours.get_all_run_ids()) == ["first", "second", "third"]
+
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    with stock.run_connection("first"):
+        pass
+    expected = describe_database(tmp_path / "stock" / "first.db")
+    assert expected[1] == [("wal",)] and expected[2]
+    for run_id in ("first", "third"):
+        assert describe_database(tmp_path / "ours" / f"{run_id}.db") == expected
+
+    # a database that exists is left to Dagster's own checks, never overwritten
+    with ours.run_connection("first") as conn:
+        conn.exec_driver_sql("CREATE TABLE kept (x INTEGER)")
+    fresh = BatchingSqliteEventLogStorage(str(tmp_path / "ours"))
+    with fresh.run_connection("first") as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM kept").scalar() == 0
