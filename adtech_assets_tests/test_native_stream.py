@@ -38,7 +38,9 @@ BATCHES = [
 
 
 @pytest.fixture
-def ch(clickhouse: ClickHouseResource):
+def ch(clickhouse: ClickHouseResource, tmp_path, monkeypatch):
+    # FIFO folders go to this test's own temporary folder: other tests' loads run beside it
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with clickhouse.session() as session:
         session.ensure_schema()
         yield session

@@ -112,7 +112,7 @@ class NativeStream:
             for part in native_block(batch, self.types):
                 self.out.write(part)
         except BrokenPipeError:  # the statement ended early: its error says why
-            self._finish()
+            self.close()
             raise RuntimeError("the embedded engine stopped reading the insert") from None
 
     def _start(self, names: list[str]) -> None:
@@ -134,7 +134,7 @@ class NativeStream:
                 break
             except OSError:
                 if not self.thread.is_alive():
-                    self._finish()
+                    self.close()
                     raise RuntimeError("the embedded engine did not open the insert") from None
                 time.sleep(_OPEN_WAIT_SECONDS)
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
@@ -143,10 +143,8 @@ class NativeStream:
         self.out = open(fd, "wb", buffering=WRITE_BUFFER_BYTES)
 
     def close(self) -> None:
-        """End the stream (the rows written so far are inserted) and wait for the statement."""
-        self._finish()
-
-    def _finish(self) -> None:
+        """End the stream (the rows written so far are inserted), wait for the statement and
+        remove the FIFO; the statement's error, if any, is raised here."""
         if self.out is not None:
             out, self.out = self.out, None
             try:
