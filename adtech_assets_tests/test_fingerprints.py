@@ -5,7 +5,7 @@ see moves it on both sides alike."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -35,15 +35,20 @@ CHANGES = {
 START, END = date(1960, 1, 1), date(2100, 1, 1)
 
 
-def postgres_fingerprints(pg_url: str, rows) -> dict[date, Fingerprint]:
+def postgres_fingerprints(pg_url: str, rows, days: list[date] | None = None) -> dict[date, Fingerprint]:
+    """Over [START, END) in one query, or each of ``days`` in a query of its own (the one-day form)."""
     with psycopg.connect(pg_url, options="-c TimeZone=UTC") as conn:
         conn.execute("CREATE TEMP TABLE edge (id int, campaign_id int, created_at timestamp)")
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO edge VALUES (%s, %s, %s)", rows)
         query = sql.SQL(postgres_sql("day_fingerprints")).format(table=sql.Identifier("edge"))
-        cur = conn.execute(query, {"start": START, "end": END, "max_id": 2**31 - 1})
-        names = [d.name for d in cur.description]
-        return _by_day([dict(zip(names, row)) for row in cur.fetchall()], FACT_COLUMNS)
+        ranges = [(START, END, False)] if days is None else [(d, d + timedelta(days=1), True) for d in days]
+        found = []
+        for start, end, one_day in ranges:
+            cur = conn.execute(query, {"start": start, "end": end, "max_id": 2**31 - 1, "one_day": one_day})
+            names = [d.name for d in cur.description]
+            found += [dict(zip(names, row)) for row in cur.fetchall()]
+        return _by_day(found, FACT_COLUMNS)
 
 
 def clickhouse_fingerprints(clickhouse, rows) -> dict[date, Fingerprint]:
@@ -73,3 +78,11 @@ def test_each_column_agrees_on_edge_values_and_moves_alike(name, pg_url, clickho
     assert column(pg_after, name) == column(ch_after, name)
     assert column(pg_after, name) != column(pg_before, name), f"{name} does not see its change"
     assert pg_after != pg_before and ch_after != ch_before
+
+
+def test_one_day_asked_alone_has_the_fingerprint_of_a_longer_range(pg_url):
+    """The one-day form (the day a constant, no hashing per row) gives each day what the
+    range's grouping gives it, and no day where there are no rows."""
+    every = postgres_fingerprints(pg_url, EDGE_ROWS)
+    alone = postgres_fingerprints(pg_url, EDGE_ROWS, days=[*every, date(2001, 1, 1)])
+    assert alone == every
