@@ -12,7 +12,7 @@ so it can be compared with the fingerprints of its facts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import psycopg
 
@@ -66,7 +66,7 @@ def postgres_day_fingerprints(
     (so a caller can read them in the same snapshot as other queries)."""
     cur = conn.execute(
         table_query("day_fingerprints", source),
-        {"start": _midnight(start), "end": _midnight(end), "max_id": max_id, "one_day": end - start == timedelta(days=1)},
+        {"start": _midnight(start), "end": _midnight(end), "max_id": max_id},
     )
     names = [d.name for d in cur.description]
     return _by_day([dict(zip(names, row)) for row in cur.fetchall()], FACT_COLUMNS)

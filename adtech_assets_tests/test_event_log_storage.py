@@ -93,7 +93,6 @@ def test_a_backfill_is_stored_as_dagsters_own_storage_stores_it(tmp_path, monkey
     assert 5 in batches  # the five days' events went as batches, not one by one
 
 
-
 def describe_database(path) -> tuple:
     import sqlite3
 

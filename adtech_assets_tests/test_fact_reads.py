@@ -4,6 +4,8 @@ reader that is left early stops; and a read that fails says why as the ADBC path
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import date, datetime, timedelta, timezone
 
@@ -135,9 +137,6 @@ def test_a_renamed_source_column_is_named(postgres, events):
 def test_decoding_imports_no_pandas():
     """``pa.array`` imports pandas on its first call (0.3-0.4 s of every loading process);
     the decode builds its arrays from buffers instead. NULL campaigns stay NULL."""
-    import subprocess
-    import sys
-
     script = (
         "import sys, numpy as np\n"
         "from adtech_assets.resources import fact_copy\n"

@@ -42,10 +42,10 @@ def postgres_fingerprints(pg_url: str, rows, days: list[date] | None = None) -> 
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO edge VALUES (%s, %s, %s)", rows)
         query = sql.SQL(postgres_sql("day_fingerprints")).format(table=sql.Identifier("edge"))
-        ranges = [(START, END, False)] if days is None else [(d, d + timedelta(days=1), True) for d in days]
+        ranges = [(START, END)] if days is None else [(d, d + timedelta(days=1)) for d in days]
         found = []
-        for start, end, one_day in ranges:
-            cur = conn.execute(query, {"start": start, "end": end, "max_id": 2**31 - 1, "one_day": one_day})
+        for start, end in ranges:
+            cur = conn.execute(query, {"start": start, "end": end, "max_id": 2**31 - 1})
             names = [d.name for d in cur.description]
             found += [dict(zip(names, row)) for row in cur.fetchall()]
         return _by_day(found, FACT_COLUMNS)

@@ -15,9 +15,11 @@ SELECT day,
 FROM (
     SELECT *, (id::bigint * 1000003 + coalesce(campaign_id, 0)::bigint * 7919 + us_of_day) %% 2147483629 AS row_hash
     FROM (
-        -- one day asked: that day as a constant, which Postgres aggregates without
-        -- hashing every row on a key it cannot estimate (a day of 320k rows: 0.11 s against 0.24 s)
-        SELECT id, campaign_id, CASE WHEN %(one_day)s THEN %(start)s::date ELSE created_at::date END AS day,
+        -- one day asked: that day as a constant (folded when planned), which Postgres aggregates
+        -- without hashing every row on a key it cannot estimate (320k rows: 0.11 s against 0.24 s)
+        SELECT id, campaign_id,
+               CASE WHEN %(end)s::timestamp - %(start)s::timestamp = interval '1 day' THEN %(start)s::date
+                    ELSE created_at::date END AS day,
                (date_part('epoch', created_at::time) * 1000000)::bigint AS us_of_day
         FROM {table}
         WHERE created_at >= %(start)s AND created_at < %(end)s AND id <= %(max_id)s
