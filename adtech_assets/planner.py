@@ -6,7 +6,7 @@ The sensor, the schedules, the reconciliation sweep and ``adtech sync`` all plan
 1. drops staging tables that a killed load left behind;
 2. **drift in ClickHouse**, on every pass and without touching Postgres: every daily table's
    data parts per day are compared with the load manifest; a day whose parts changed since its
-   load (a crash mid-swap, tampering, a dropped partition, or just a merge) is fingerprinted in
+   load (a crash mid-swap, tampering, a dropped part, a mutation; not a merge) is fingerprinted in
    ClickHouse, and differs if its content is no longer what was loaded;
 3. **new rows in Postgres**, when a table's insert counter moved: the days of rows that the
    previous look's snapshot could not see (``change_detection``, index-bound);
@@ -171,8 +171,8 @@ def _stale_rollups(manifest: Manifest, busy_days: set[date]) -> Found:
 
 def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[date] = frozenset()) -> Found:
     """Days whose ClickHouse content is not what the manifest says was loaded, and rollup days
-    older than their facts. Days whose parts changed but whose content did not (merges) get
-    their new parts recorded."""
+    older than their facts. Days whose parts changed but whose content did not (a mutation
+    that changed nothing, a manifest of another version) get their new parts recorded."""
     signatures = parts_signatures(ch, DAILY_TABLES)
     found = _stale_rollups(manifest, busy_days)
     suspects: dict[str, set[date]] = {}
