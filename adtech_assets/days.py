@@ -7,6 +7,15 @@ from datetime import date, datetime, timedelta, timezone
 
 from adtech_assets.settings import partitions_start
 
+BELOW_EVERY_ID = -(2**31) - 1  # ids are int4: a read of whole days
+
+
+def day_window(first: date, last: date, after_id: int = BELOW_EVERY_ID) -> dict[str, datetime | int]:
+    """[first, last + 1), and ids above ``after_id``, as the fact read queries' bounds."""
+    return {"window_start": datetime.combine(first, datetime.min.time()),
+            "window_end": datetime.combine(last + timedelta(days=1), datetime.min.time()),
+            "after_id": after_id}
+
 
 def day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
     """Consecutive days grouped as [first, last] ranges, so each range is one Postgres read."""

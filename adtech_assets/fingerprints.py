@@ -47,6 +47,17 @@ class Fingerprint:
         return text.startswith(f"{VERSION}:")
 
     @classmethod
+    def from_text(cls, text: str) -> "Fingerprint":
+        """The fingerprint of ``text`` (as ``text`` gives it, of the current version)."""
+        if not cls.is_current(text):
+            raise ValueError(f"not a fingerprint of version {VERSION}: {text!r}")
+        return cls(tuple(int(v) for v in text.split(":")[1:]))
+
+    def __add__(self, other: "Fingerprint") -> "Fingerprint":
+        """The fingerprint of two disjoint sets of rows taken together: every column is a sum."""
+        return Fingerprint(tuple(a + b for a, b in zip(self.values, other.values, strict=True)))
+
+    @classmethod
     def empty(cls, width: int = len(FACT_COLUMNS)) -> "Fingerprint":
         return cls((0,) * width)
 

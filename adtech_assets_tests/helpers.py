@@ -97,6 +97,34 @@ def sync(resources: dict, instance: DagsterInstance | None = None) -> SyncReport
     return run_sync(instance or DagsterInstance.ephemeral(), resources)
 
 
+def fact_rows(clickhouse, table: str, id_column: str) -> list[tuple]:
+    rows = ch_query(clickhouse, f"SELECT {id_column} AS id, campaign_id, created_at FROM analytics.{table}")
+    return sorted((r["id"], r["campaign_id"], r["created_at"].replace(tzinfo=None)) for r in rows)
+
+
+def source_rows(postgres, table: str) -> list[tuple]:
+    return sorted(pg_execute(postgres, f"SELECT id, campaign_id, created_at FROM {table} WHERE created_at IS NOT NULL"))
+
+
+def assert_converged(postgres, clickhouse) -> None:
+    with clickhouse.session():  # one opening of the embedded engine for every comparison
+        _assert_converged(postgres, clickhouse)
+
+
+def _assert_converged(postgres, clickhouse) -> None:
+    for source, table, id_column in (("impressions", "fact_impressions", "impression_id"),
+                                     ("clicks", "fact_clicks", "click_id")):
+        assert fact_rows(clickhouse, table, id_column) == source_rows(postgres, source), table
+    assert kpi_differences(postgres, clickhouse) == {}
+
+
+def sync_ok(resources: dict, instance: DagsterInstance | None = None) -> SyncReport:
+    """``sync``, which must succeed."""
+    report = sync(resources, instance)
+    assert report.ok, (report.failed_checks, report.errors)
+    return report
+
+
 def materialize_day(resources: dict, table: str, day: date, instance: DagsterInstance | None = None):
     """Materialize one partition of ``analytics/<table>`` (with its checks), as the UI would."""
     result = materialize(

@@ -19,6 +19,7 @@ from adtech_assets.sample_data import SeedWindow, seed_batch
 from adtech_assets.settings import PROJECT_ROOT
 from adtech_assets_tests.helpers import (
     add_events,
+    assert_converged,
     started_run,
     change,
     ch_command,
@@ -29,7 +30,7 @@ from adtech_assets_tests.helpers import (
     kpi_differences,
     pg_execute,
     run_cli,
-    sync,
+    sync_ok,
 )
 
 NOW = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -39,33 +40,6 @@ TODAY = NOW.date()
 def seed(postgres, days: int = 6, impressions: int = 4000) -> None:
     seed_batch(postgres, advertisers=3, campaigns=12, impressions=impressions, ctr=0.1,
                window=SeedWindow.last_days(days), seed=0.5)
-
-
-def fact_rows(clickhouse, table: str, id_column: str) -> list[tuple]:
-    rows = ch_query(clickhouse, f"SELECT {id_column} AS id, campaign_id, created_at FROM analytics.{table}")
-    return sorted((r["id"], r["campaign_id"], r["created_at"].replace(tzinfo=None)) for r in rows)
-
-
-def source_rows(postgres, table: str) -> list[tuple]:
-    return sorted(pg_execute(postgres, f"SELECT id, campaign_id, created_at FROM {table} WHERE created_at IS NOT NULL"))
-
-
-def assert_converged(postgres, clickhouse) -> None:
-    with clickhouse.session():  # one opening of the embedded engine for every comparison
-        _assert_converged(postgres, clickhouse)
-
-
-def _assert_converged(postgres, clickhouse) -> None:
-    for source, table, id_column in (("impressions", "fact_impressions", "impression_id"),
-                                     ("clicks", "fact_clicks", "click_id")):
-        assert fact_rows(clickhouse, table, id_column) == source_rows(postgres, source), table
-    assert kpi_differences(postgres, clickhouse) == {}
-
-
-def sync_ok(resources, instance=None):
-    report = sync(resources, instance)
-    assert report.ok, (report.failed_checks, report.errors)
-    return report
 
 
 @pytest.fixture

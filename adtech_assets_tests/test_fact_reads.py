@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 import pyarrow as pa
 import pytest
 
-from adtech_assets.assets.facts import day_window
+from adtech_assets.days import day_window
 from adtech_assets.errors import AdtechError, TransientError
 from adtech_assets.resources import PostgresResource
 from adtech_assets.resources import fact_copy

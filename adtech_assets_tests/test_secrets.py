@@ -25,7 +25,7 @@ import pytest
 from dagster import EnvVar, asset, instance_for_test, materialize
 
 from adtech_assets.assets.dims import dim_assets
-from adtech_assets.assets.facts import day_window
+from adtech_assets.days import day_window
 from adtech_assets.errors import AdtechError
 from adtech_assets.migrations import migrate
 from adtech_assets.redaction import redact_conninfo, redact_text

@@ -24,7 +24,7 @@ import psycopg
 
 from adtech_assets.assets import facts
 from adtech_assets.fingerprints import Fingerprint, clickhouse_day_fingerprints
-from adtech_assets.days import days_between
+from adtech_assets.days import day_window, days_between
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.state import clickhouse_now, record_loads
 
@@ -49,7 +49,7 @@ def main() -> None:
         first, last = conn.execute("SELECT min(created_at)::date, max(created_at)::date FROM impressions").fetchone()
     postgres = PostgresResource(url=args.pg_url)
     spec = facts.FACTS[0]
-    window = facts.day_window(first, last)
+    window = day_window(first, last)
     names = (spec.id_column, "campaign_id", "created_at")
 
     stage("floor: psql binary COPY to /dev/null", lambda: subprocess.run(

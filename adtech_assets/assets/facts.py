@@ -5,6 +5,8 @@ streamed as bounded Arrow batches into a private staging table, then swaps each 
 ``REPLACE PARTITION``: readers see the old day or the new one, never a half-loaded day;
 re-running a day never duplicates; rows deleted at the source disappear; a day that became
 empty is dropped. The Postgres read runs ahead in a thread while the ClickHouse inserts go on.
+A day that a pass found pending and that only gained rows since its load gets those rows
+appended instead, once Postgres confirms that is all that changed (``fact_appends``).
 """
 
 
@@ -16,19 +18,14 @@ from adtech_assets.assets import CLICKHOUSE_ASSET, DAILY
 from adtech_assets.assets.sources import source_key
 from adtech_assets.assets.table_metadata import record_day_metadata, table_name
 from adtech_assets.fingerprints import Fingerprint, clickhouse_day_fingerprints
-from adtech_assets.days import day_ranges, days_between
+from adtech_assets.days import day_ranges, day_window, days_between
+from adtech_assets.fact_appends import append_new_rows, appendable_days
 from adtech_assets.partitions import run_days
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
 from adtech_assets.state import clickhouse_now, record_loads
 from adtech_assets.step_failures import as_step_failure
 from adtech_assets.tables import FACTS, FactSpec
-
-
-def day_window(first: date, last: date) -> dict[str, datetime]:
-    """[first, last + 1) as the read queries' bounds."""
-    return {"window_start": datetime.combine(first, datetime.min.time()),
-            "window_end": datetime.combine(last + timedelta(days=1), datetime.min.time())}
 
 
 def load_fact_days(
@@ -70,10 +67,15 @@ def build_fact_asset(spec: FactSpec) -> AssetsDefinition:
         days = run_days(context)
         with clickhouse.session() as ch:
             ch.ensure_schema()
-            loaded = load_fact_days(spec, days, postgres, ch)
-        record_day_metadata(context, loaded)
+            appended = append_new_rows(spec, appendable_days(spec, days, ch), postgres, ch)
+            loaded = {**{day: a.fingerprint for day, a in appended.items()},
+                      **load_fact_days(spec, [day for day in days if day not in appended], postgres, ch)}
+        record_day_metadata(context, dict(sorted(loaded.items())), lambda day, _: {
+            "load": f"appended {appended[day].rows} new rows" if day in appended else "reloaded whole"})
         total = sum(f.rows for f in loaded.values())
-        context.log.info(f"{spec.table}: {total} rows over {len(days)} day(s), {min(days)} .. {max(days)}")
+        context.log.info(f"{spec.table}: {total} rows over {len(days)} day(s), {min(days)} .. {max(days)}"
+                         + (f"; {len(appended)} day(s) only gained rows: {sum(a.rows for a in appended.values())} "
+                            "appended" if appended else ""))
         return MaterializeResult(metadata={"dagster/table_name": table_name(spec.table)})
 
     return _fact

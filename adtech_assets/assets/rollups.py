@@ -60,7 +60,7 @@ def agg_campaign_daily(context: AssetExecutionContext, clickhouse: ClickHouseRes
     with clickhouse.session() as ch:
         ch.ensure_schema()
         rebuilt = rebuild_rollup_days(ch, days)
-    record_day_metadata(context, rebuilt, lambda fingerprint: {
+    record_day_metadata(context, rebuilt, lambda _, fingerprint: {
         k: v for k, v in rollup_totals(fingerprint).items() if k in ("impressions", "clicks")})
     context.log.info(f"{ROLLUP_TABLE}: {sum(f.rows for f in rebuilt.values())} rows over {len(days)} day(s), "
                      f"{min(days)} .. {max(days)}")

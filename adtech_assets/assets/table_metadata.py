@@ -76,13 +76,13 @@ def view_head(ch: ClickHouseSession, view: str, order_by: str, descending: bool,
 
 
 def record_day_metadata(context: AssetExecutionContext, days: Mapping[date, Fingerprint],
-                        extra: Callable[[Fingerprint], dict[str, Any]] = lambda _: {}) -> None:
+                        extra: Callable[[date, Fingerprint], dict[str, Any]] = lambda *_: {}) -> None:
     """Give each day of a (possibly multi-day, single-run) materialization its own metadata: its
     rows as ``dagster/row_count`` and ``dagster/partition_row_count`` (the day's, not the run's
     total) and its content fingerprint. Totals of the run belong in the run's log."""
     for day, fingerprint in days.items():
         context.add_asset_metadata(
             {"dagster/row_count": fingerprint.rows, "dagster/partition_row_count": fingerprint.rows,
-             "fingerprint": fingerprint.text, **extra(fingerprint)},
+             "fingerprint": fingerprint.text, **extra(day, fingerprint)},
             partition_key=day.isoformat(),
         )

@@ -1,0 +1,1 @@
+ALTER TABLE analytics.{table:Identifier} ATTACH PARTITION {day:Date} FROM analytics.{staging:Identifier}
