@@ -7,6 +7,7 @@ tags saying what launched them and which days."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta, timezone
 
 import psycopg
@@ -214,6 +215,28 @@ def test_sync_observes_the_sources_that_moved(resources, postgres, pg_url, insta
     assert_observed_as_postgres_is(latest, postgres, "impressions")
     assert latest.asset_observation.metadata["dagster/row_count"].value == (
         previous.asset_observation.metadata["dagster/row_count"].value + 1)
+
+
+def test_a_source_above_the_exact_count_shows_the_statistics_live_rows(resources, postgres, pg_url, instance,
+                                                                        monkeypatch):
+    """A table the statistics put above ``EXACT_COUNT_ROWS`` is not scanned to be counted: its
+    row count is the statistics' live rows (exact deltas of committed writes), said as such."""
+    from adtech_assets import source_stats
+
+    seed(postgres)
+    assert sync(resources, instance).ok
+    monkeypatch.setattr(source_stats, "EXACT_COUNT_ROWS", 0)
+    add_impression_and_flush(pg_url)
+    (count,), = pg_execute(postgres, "SELECT count(*) FROM impressions")
+    deadline = time.monotonic() + 30  # the insert's statistics are published when its backend idles
+    while pg_execute(postgres, "SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = 'impressions'")[0][0] != count:
+        assert time.monotonic() < deadline, "the statistics never showed the insert"
+        time.sleep(0.05)
+    assert sync(resources, instance).sources_observed == ["impressions"]
+    metadata = observations(instance, "impressions")[0].asset_observation.metadata
+    assert metadata["dagster/row_count"].value == count
+    assert "n_live_tup" in metadata["row_count_read_as"].value
+    assert observations(instance, "impressions")[1].asset_observation.metadata["row_count_read_as"].value == "count(*)"
 
 
 def test_sensor_observes_the_sources_with_its_tick_and_not_when_idle(resources, postgres, pg_url, instance):

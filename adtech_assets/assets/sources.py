@@ -1,6 +1,7 @@
 """The four Postgres source tables, as observable source assets (kind postgres).
 
-Observing one reads its row count, highest id and newest ``created_at`` / ``updated_at``, and
+Observing one reads its row count (exact up to 10M rows, else the statistics' live rows:
+``source_stats``), highest id and newest ``created_at`` / ``updated_at``, and
 records them with the table's write counters (``pg_stat_user_tables``); the data version
 changes whenever any of them does, so the UI shows when a source moved. The same observation
 is recorded by *Observe* in the UI, by ``adtech sync`` and by the ``postgres_changes`` sensor
@@ -23,7 +24,7 @@ from dagster import (
 
 from adtech_assets.resources import PostgresResource
 from adtech_assets.resources.postgres import SOURCE_TABLES
-from adtech_assets.source_stats import SourceStats, read_source_stats
+from adtech_assets.source_stats import EXACT_COUNT_ROWS, SourceStats, read_source_stats
 from adtech_assets.step_failures import as_step_failure
 from adtech_assets.write_counters import Counters, counters_text, read_counters
 
@@ -40,10 +41,13 @@ def source_key(table: str) -> AssetKey:
 
 
 def observation_parts(stats: SourceStats, counters: list[int] | None) -> tuple[DataVersion, dict]:
-    """A source's data version and metadata: ``dagster/row_count``, highest id, newest change
-    and the write counters they were read at."""
+    """A source's data version and metadata: ``dagster/row_count`` (and how it was read), highest
+    id, newest change and the write counters they were read at."""
     return DataVersion(f"{stats.rows}:{stats.max_id}:{stats.newest}"), {
         "dagster/row_count": MetadataValue.int(stats.rows),
+        "row_count_read_as": MetadataValue.text(
+            "count(*)" if stats.rows_exact else
+            f"statistics' live rows (pg_stat_user_tables.n_live_tup; counted exactly up to {EXACT_COUNT_ROWS:,})"),
         "max_id": MetadataValue.int(stats.max_id),
         "newest_change": MetadataValue.text(str(stats.newest)),
         COUNTERS_KEY: MetadataValue.text(counters_text(counters)),

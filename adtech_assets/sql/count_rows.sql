@@ -1,0 +1,2 @@
+-- A source table's exact row count: a scan (table from the caller's allow-list).
+SELECT count(*) FROM {table}
