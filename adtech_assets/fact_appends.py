@@ -2,20 +2,22 @@
 
 A day that only gained rows (today's impressions arriving, late rows of a past day) is pending
 with its last load intact in ClickHouse. A reload reads every row of the day again (3M at 100M
-impressions); an append reads the rows above the highest id loaded, and checks the result on
-the data before anyone can see it:
+impressions); an append reads only new rows, and checks the result on the data before anyone
+can see it:
 
-1. the day's rows with an id above the highest one ClickHouse holds for it are read into a
-   staging table (the primary key bounds that read);
-2. then Postgres's fingerprint of the day, ids up to the highest one staged, must equal what
-   the manifest recorded for the day plus the staged rows' fingerprint (every column is a sum
-   over rows): ClickHouse's day and the staged rows are then Postgres's day up to that id;
+1. the days' rows with an id above the highest one ClickHouse holds (of any day) are read into
+   a staging table, in one query that the primary key bounds;
+2. then, per day, Postgres's fingerprint of the day's rows up to the highest id read must equal
+   what the manifest recorded for the day plus the staged rows' fingerprint (every column is a
+   sum over rows): ClickHouse's day and the staged rows are then exactly Postgres's day up to
+   that id;
 3. the staged rows are attached to the day's partition in one step (readers see the day
    without them or with all of them), and the manifest records the sum.
 
-A row of the day updated or deleted since its load, or one committed late below the highest id,
-moves the fingerprint in (2): that day is reloaded whole instead (``load_fact_days``). Rows
-that arrive after (1) have higher ids and are left to the next pass, as after a reload.
+A row of the day updated or deleted since its load, or one committed late below the highest id
+read (its id was taken before an earlier load and committed after it), moves the fingerprint in
+(2): that day is reloaded whole instead (``load_fact_days``). Rows that arrive after (1) have
+higher ids and are left to the next pass, as after a reload.
 """
 
 from __future__ import annotations
@@ -55,11 +57,6 @@ def appendable_days(spec: FactSpec, days: list[date], ch: ClickHouseSession) -> 
     return appendable
 
 
-def _highest_ids(ch: ClickHouseSession, table: str, id_column: str, days: list[date]) -> dict[date, int]:
-    return {row["day"]: int(row["max_id"])
-            for row in ch.rows("checks/max_id_per_day", table=table, id_column=id_column, days=days)}
-
-
 def append_new_rows(
     spec: FactSpec, days: list[date], postgres: PostgresResource, ch: ClickHouseSession
 ) -> dict[date, Appended]:
@@ -70,27 +67,26 @@ def append_new_rows(
     started_at = clickhouse_now(ch)  # before the read: pending days marked earlier resolve
     manifest = read_manifest(ch)
     loaded = {day: Fingerprint.from_text(manifest[(spec.table, day)].fingerprint) for day in days}
-    highest = _highest_ids(ch, spec.table, spec.id_column, days)
+    first, end = min(days), max(days) + timedelta(days=1)
+    highest = ch.scalar("checks/max_id", table=spec.table, id_column=spec.id_column) or 0
     appended: dict[date, Appended] = {}
-    names = (spec.id_column, "campaign_id", "created_at")
     with ch.staging_table(spec.table) as staging:
-        with ch.batch_insert(staging) as insert:
-            for day in days:
-                window = day_window(day, day, after_id=highest[day])
-                with postgres.fact_batches(f"read_{spec.source}", window, names) as batches:
-                    for batch in batches:
-                        insert(batch)
-        staged = clickhouse_day_fingerprints(ch, staging, spec.id_column, min(days), max(days) + timedelta(days=1))
-        staged_highest = _highest_ids(ch, staging, spec.id_column, days)
-        with postgres.connect() as conn:
-            for day in days:
-                new = staged.get(day, Fingerprint.empty())
-                bound = staged_highest.get(day, highest[day])
-                live = postgres_day_fingerprints(conn, spec.source, day, day + timedelta(days=1), bound)
-                if live.get(day, Fingerprint.empty()) == loaded[day] + new:
-                    appended[day] = Appended(loaded[day] + new, new.rows)
-        for day, append in appended.items():
-            if append.rows:
-                ch.command("ops/attach_partition_from", table=spec.table, day=day, staging=staging)
+        names = (spec.id_column, "campaign_id", "created_at")
+        window = day_window(first, max(days), after_id=highest)
+        with (postgres.fact_batches(f"read_{spec.source}", window, names) as batches,
+              ch.batch_insert(staging) as insert):
+            for batch in batches:
+                insert(batch)
+        staged = clickhouse_day_fingerprints(ch, staging, spec.id_column, first, end)
+        bound = max(highest, ch.scalar("checks/max_id", table=staging, id_column=spec.id_column) or 0)
+        with postgres.connect() as conn:  # day by day: only those days are scanned
+            live = {day: postgres_day_fingerprints(conn, spec.source, day, day + timedelta(days=1), bound)
+                    .get(day, Fingerprint.empty()) for day in days}
+        for day in days:
+            new = staged.get(day, Fingerprint.empty())
+            if live[day] == loaded[day] + new:
+                appended[day] = Appended(loaded[day] + new, new.rows)
+                if new.rows:
+                    ch.command("ops/attach_partition_from", table=spec.table, day=day, staging=staging)
     record_loads(ch, spec.table, {day: a.fingerprint for day, a in appended.items()}, started_at)
     return appended

@@ -86,11 +86,19 @@ def test_new_rows_beside_a_change_to_a_loaded_row_reload_the_day(loaded, postgre
     assert sync_and_see(loaded, postgres, clickhouse) == {DAY.isoformat(): "reloaded whole"}
 
 
-def test_a_row_committed_late_below_the_highest_id_loaded_reloads_the_day(loaded, postgres, clickhouse, pg_url):
+@pytest.mark.parametrize("others_on", ["the same day", "today"])
+def test_a_row_committed_late_below_the_highest_id_loaded_reloads_the_day(loaded, postgres, clickhouse, pg_url,
+                                                                         others_on):
+    """The late row's id is below the rows committed after it: on its own day (below that day's
+    highest id loaded) or on today (between its day's highest id and the table's)."""
+    day = DAY if others_on == "the same day" else NOW.date()
     with psycopg.connect(pg_url) as late:
         late.execute(INSERT.format(table="impressions"), (NOON, 1))  # takes an id, commits last
-        add_rows(postgres, 30)
-        assert sync_and_see(loaded, postgres, clickhouse) == {DAY.isoformat(): "appended 30 new rows"}
+        change(postgres, "impressions", INSERT.format(table="impressions"), (datetime.combine(day, NOON.time()), 30))
+        with DagsterInstance.ephemeral() as instance:
+            report = sync_ok(loaded, instance)
+            assert report.days_loaded == [day]
+            assert how_loaded(instance, report.run_ids) == {day.isoformat(): "appended 30 new rows"}
         before = counters(postgres, "impressions")
         late.commit()
     settle_counters(postgres, "impressions", before)
