@@ -12,7 +12,8 @@ can see it:
    sum over rows): ClickHouse's day and the staged rows are then exactly Postgres's day up to
    that id;
 3. the staged rows are attached to the day's partition in one step (readers see the day
-   without them or with all of them), and the manifest records the sum.
+   without them or with all of them), the day is fingerprinted in ClickHouse (another run may
+   have attached the same rows), and the manifest records the sum.
 
 A row of the day updated or deleted since its load, or one committed late below the highest id
 read (its id was taken before an earlier load and committed after it), moves the fingerprint in
@@ -88,5 +89,11 @@ def append_new_rows(
                 appended[day] = Appended(loaded[day] + new, new.rows)
                 if new.rows:
                     ch.command("ops/attach_partition_from", table=spec.table, day=day, staging=staging)
+    # ClickHouse has no compare-and-swap: a run appending the same day at the same time on a
+    # server would attach the same rows twice. What was attached is checked; a day that is not
+    # what this load expects is left to be reloaded whole (a reload converges whoever runs it).
+    if any(a.rows for a in appended.values()):
+        now = clickhouse_day_fingerprints(ch, spec.table, spec.id_column, first, end)
+        appended = {day: a for day, a in appended.items() if now.get(day, Fingerprint.empty()) == a.fingerprint}
     record_loads(ch, spec.table, {day: a.fingerprint for day, a in appended.items()}, started_at)
     return appended

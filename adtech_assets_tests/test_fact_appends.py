@@ -167,3 +167,21 @@ def test_a_step_that_fails_after_attaching_rows_is_retried_as_a_reload(loaded, p
     monkeypatch.setattr(fact_appends, "record_loads", fails_once)
     assert sync_and_see(loaded, postgres, clickhouse) == {DAY.isoformat(): "reloaded whole"}
     assert len(calls) == 1, "one append, then the retry reloaded"
+
+
+def test_rows_attached_twice_as_by_two_runs_at_once_are_reloaded_whole(loaded, postgres, clickhouse, monkeypatch):
+    """ClickHouse cannot attach only if nothing changed: two runs appending the same day on a
+    server would both attach. The load fingerprints what it attached and reloads a day that is
+    not what it expects."""
+    from adtech_assets.resources.clickhouse import ClickHouseSession
+
+    command = ClickHouseSession.command
+
+    def attaches_twice(self, name, **params):
+        if name == "ops/attach_partition_from":
+            command(self, name, **params)  # the other run's attach of the same rows
+        return command(self, name, **params)
+
+    add_rows(postgres, 12)
+    monkeypatch.setattr(ClickHouseSession, "command", attaches_twice)
+    assert sync_and_see(loaded, postgres, clickhouse) == {DAY.isoformat(): "reloaded whole"}
