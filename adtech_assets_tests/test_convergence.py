@@ -23,7 +23,6 @@ from adtech_assets_tests.helpers import (
     started_run,
     change,
     ch_command,
-    ch_query,
     ch_scalar,
     cli_command,
     cli_env,

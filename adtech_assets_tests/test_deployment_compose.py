@@ -9,7 +9,6 @@ import re
 import tomllib
 from datetime import date
 from functools import cache
-from pathlib import Path
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 

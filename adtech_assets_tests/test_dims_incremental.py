@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
 
 from adtech_assets.assets.dims import DIMS, load_dimension
 from adtech_assets.resources import ClickHouseResource

@@ -18,7 +18,6 @@ from dagster import (
     AssetSelection,
     DagsterEventType,
     DagsterInstance,
-    SkipReason,
     build_sensor_context,
     materialize,
 )

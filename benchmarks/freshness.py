@@ -41,7 +41,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from adtech_assets.cli import dagster_home  # noqa: E402
 from adtech_assets.resources import ClickHouseResource, PostgresResource  # noqa: E402
-from adtech_assets.settings import CLICKHOUSE_URL, PG_URL, data_dir, sync_interval_seconds  # noqa: E402
+from adtech_assets.settings import CLICKHOUSE_URL, PG_URL, sync_interval_seconds  # noqa: E402
 
 DG = PROJECT_ROOT / ".venv" / "bin" / "dg"
 SENSOR_RUNS = """{ runsOrError(filter: {tags: [{key: "dagster/sensor_name", value: "postgres_changes"}]}, limit: 5) {

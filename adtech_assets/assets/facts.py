@@ -10,7 +10,7 @@ appended instead, once Postgres confirms that is all that changed (``fact_append
 """
 
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
 
