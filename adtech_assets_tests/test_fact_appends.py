@@ -75,6 +75,25 @@ def test_rows_a_day_gained_are_appended(loaded, postgres, clickhouse):
     assert sync_and_see(loaded, postgres, clickhouse) == {DAY.isoformat(): "appended 7 new rows"}
 
 
+def test_two_days_that_gained_rows_are_appended_in_one_read_and_a_changed_one_between_reloaded(
+        loaded, postgres, clickhouse):
+    """Days two apart gained rows; the day between them gained rows and lost one: one read
+    stages the new rows of all three, the two are appended, the one between reloaded whole."""
+    later, between = DAY + timedelta(days=2), DAY + timedelta(days=1)
+    change(postgres, "impressions", "DELETE FROM impressions WHERE id = (SELECT min(id) FROM impressions "
+                                    "WHERE created_at::date = %s)", (between,))
+    for day, count in ((DAY, 20), (between, 5), (later, 30)):
+        change(postgres, "impressions", INSERT.format(table="impressions"),
+               (datetime.combine(day, NOON.time()), count))
+    with DagsterInstance.ephemeral() as instance:
+        report = sync_ok(loaded, instance)
+        assert report.days_loaded == [DAY, between, later], report.reasons
+        assert how_loaded(instance, report.run_ids) == {
+            DAY.isoformat(): "appended 20 new rows", between.isoformat(): "reloaded whole",
+            later.isoformat(): "appended 30 new rows"}
+    assert_converged(postgres, clickhouse)
+
+
 @pytest.mark.parametrize("statement", [
     "UPDATE impressions SET campaign_id = (SELECT max(id) FROM campaign) WHERE id = (SELECT min(id) FROM impressions "
     "WHERE created_at::date = %s)",
