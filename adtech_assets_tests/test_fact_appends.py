@@ -95,8 +95,9 @@ def test_two_days_that_gained_rows_are_appended_in_one_read_and_a_changed_one_be
 
 
 @pytest.mark.parametrize("statement", [
-    "UPDATE impressions SET campaign_id = (SELECT max(id) FROM campaign) WHERE id = (SELECT min(id) FROM impressions "
-    "WHERE created_at::date = %s)",
+    "UPDATE impressions SET campaign_id = CASE WHEN campaign_id = (SELECT max(id) FROM campaign) "
+    "THEN (SELECT min(id) FROM campaign) ELSE (SELECT max(id) FROM campaign) END "
+    "WHERE id = (SELECT min(id) FROM impressions WHERE created_at::date = %s)",  # another campaign, surely
     "DELETE FROM impressions WHERE id = (SELECT max(id) FROM impressions WHERE created_at::date = %s)",
 ])
 def test_new_rows_beside_a_change_to_a_loaded_row_reload_the_day(loaded, postgres, clickhouse, statement):
