@@ -26,11 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from adtech_assets.days import day_window
+from adtech_assets.fact_staging import stage_fact_rows
 from adtech_assets.fingerprints import Fingerprint, clickhouse_day_fingerprints, postgres_day_fingerprints
 from adtech_assets.resources import PostgresResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
-from adtech_assets.state import clickhouse_now, parts_signatures, pending_days, read_manifest, record_loads
+from adtech_assets.state import Manifest, clickhouse_now, parts_signatures, pending_days, read_manifest, record_loads
 from adtech_assets.tables import DAILY_TABLES, FactSpec
 
 
@@ -40,13 +40,12 @@ class Appended:
     rows: int  # the rows appended
 
 
-def appendable_days(spec: FactSpec, days: list[date], ch: ClickHouseSession) -> list[date]:
+def _appendable(spec: FactSpec, days: list[date], ch: ClickHouseSession, manifest: Manifest) -> list[date]:
     """Of ``days``, those a pass found pending for ``spec.table`` (new rows, as a rule) whose
     ClickHouse content is still what their load recorded: a current manifest entry with rows,
     and the day's parts as they were right after that load. Others (and days a user reloads
     from the UI, which no pass marked) are reloaded whole."""
     pending = pending_days(ch, DAILY_TABLES)
-    manifest = read_manifest(ch)
     signatures = parts_signatures(ch, [spec.table])
     appendable = []
     for day in days:
@@ -61,24 +60,18 @@ def appendable_days(spec: FactSpec, days: list[date], ch: ClickHouseSession) -> 
 def append_new_rows(
     spec: FactSpec, days: list[date], postgres: PostgresResource, ch: ClickHouseSession
 ) -> dict[date, Appended]:
-    """Append to each of ``days`` (``appendable_days``) the rows it gained, where Postgres
-    confirms that is all that changed; returns those days. The others must be reloaded."""
+    """Append to each of ``days`` that qualifies the rows it gained, where Postgres confirms
+    that is all that changed; returns those days. The others must be reloaded whole."""
+    manifest = read_manifest(ch)
+    days = _appendable(spec, days, ch, manifest)
     if not days:
         return {}
     started_at = clickhouse_now(ch)  # before the read: pending days marked earlier resolve
-    manifest = read_manifest(ch)
     loaded = {day: Fingerprint.from_text(manifest[(spec.table, day)].fingerprint) for day in days}
-    first, end = min(days), max(days) + timedelta(days=1)
     highest = ch.scalar("checks/max_id", table=spec.table, id_column=spec.id_column) or 0
     appended: dict[date, Appended] = {}
     with ch.staging_table(spec.table) as staging:
-        names = (spec.id_column, "campaign_id", "created_at")
-        window = day_window(first, max(days), after_id=highest)
-        with (postgres.fact_batches(f"read_{spec.source}", window, names) as batches,
-              ch.batch_insert(staging) as insert):
-            for batch in batches:
-                insert(batch)
-        staged = clickhouse_day_fingerprints(ch, staging, spec.id_column, first, end)
+        staged = stage_fact_rows(spec, min(days), max(days), postgres, ch, staging, after_id=highest)
         bound = max(highest, ch.scalar("checks/max_id", table=staging, id_column=spec.id_column) or 0)
         with postgres.connect() as conn:  # day by day: only those days are scanned
             live = {day: postgres_day_fingerprints(conn, spec.source, day, day + timedelta(days=1), bound)
@@ -92,8 +85,10 @@ def append_new_rows(
     # ClickHouse has no compare-and-swap: a run appending the same day at the same time on a
     # server would attach the same rows twice. What was attached is checked; a day that is not
     # what this load expects is left to be reloaded whole (a reload converges whoever runs it).
-    if any(a.rows for a in appended.values()):
-        now = clickhouse_day_fingerprints(ch, spec.table, spec.id_column, first, end)
-        appended = {day: a for day, a in appended.items() if now.get(day, Fingerprint.empty()) == a.fingerprint}
+    attached = [day for day, a in appended.items() if a.rows]
+    if attached:
+        now = clickhouse_day_fingerprints(ch, spec.table, spec.id_column, min(attached), max(attached) + timedelta(days=1))
+        appended = {day: a for day, a in appended.items()
+                    if not a.rows or now.get(day, Fingerprint.empty()) == a.fingerprint}
     record_loads(ch, spec.table, {day: a.fingerprint for day, a in appended.items()}, started_at)
     return appended

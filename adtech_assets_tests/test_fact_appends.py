@@ -163,8 +163,7 @@ def test_a_load_that_dies_after_attaching_rows_is_repaired_by_the_next_sync(load
         assert DAY in plan_pass(resources["postgres"], ch).days
         patched.setattr(fact_appends, "record_loads", dies)
         with pytest.raises(RuntimeError, match="killed after the attach"):
-            fact_appends.append_new_rows(FACTS[0], fact_appends.appendable_days(FACTS[0], [DAY], ch),
-                                         resources["postgres"], ch)
+            fact_appends.append_new_rows(FACTS[0], [DAY], resources["postgres"], ch)
     in_clickhouse = ch_scalar(clickhouse, "SELECT count() FROM analytics.fact_impressions WHERE event_date = {d:Date}",
                               d=DAY)
     assert in_clickhouse == pg_execute(postgres, "SELECT count(*) FROM impressions WHERE created_at::date = %s",

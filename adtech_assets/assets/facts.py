@@ -10,16 +10,17 @@ appended instead, once Postgres confirms that is all that changed (``fact_append
 """
 
 
-from datetime import date, timedelta
+from datetime import date
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
 
 from adtech_assets.assets import CLICKHOUSE_ASSET, DAILY
 from adtech_assets.assets.sources import source_key
 from adtech_assets.assets.table_metadata import record_day_metadata, table_name
-from adtech_assets.fingerprints import Fingerprint, clickhouse_day_fingerprints
-from adtech_assets.days import day_ranges, day_window, days_between
-from adtech_assets.fact_appends import append_new_rows, appendable_days
+from adtech_assets.fingerprints import Fingerprint
+from adtech_assets.days import day_ranges, days_between
+from adtech_assets.fact_appends import append_new_rows
+from adtech_assets.fact_staging import stage_fact_rows
 from adtech_assets.partitions import run_days
 from adtech_assets.resources import ClickHouseResource, PostgresResource
 from adtech_assets.resources.clickhouse import ClickHouseSession
@@ -37,12 +38,7 @@ def load_fact_days(
     for first, last in day_ranges(days):
         started_at = clickhouse_now(ch)  # before the read: pending days marked earlier resolve
         with ch.staging_table(spec.table) as staging:
-            names = (spec.id_column, "campaign_id", "created_at")
-            with (postgres.fact_batches(f"read_{spec.source}", day_window(first, last), names) as batches,
-                  ch.batch_insert(staging) as insert):
-                for batch in batches:
-                    insert(batch)
-            staged = clickhouse_day_fingerprints(ch, staging, spec.id_column, first, last + timedelta(days=1))
+            staged = stage_fact_rows(spec, first, last, postgres, ch, staging)
             fingerprints = {day: staged.get(day, Fingerprint.empty()) for day in days_between(first, last)}
             for day, fingerprint in fingerprints.items():
                 ch.replace_partition(spec.table, day, staging, fingerprint.rows)
@@ -67,7 +63,7 @@ def build_fact_asset(spec: FactSpec) -> AssetsDefinition:
         days = run_days(context)
         with clickhouse.session() as ch:
             ch.ensure_schema()
-            appended = append_new_rows(spec, appendable_days(spec, days, ch), postgres, ch)
+            appended = append_new_rows(spec, days, postgres, ch)
             loaded = {**{day: a.fingerprint for day, a in appended.items()},
                       **load_fact_days(spec, [day for day in days if day not in appended], postgres, ch)}
         record_day_metadata(context, dict(sorted(loaded.items())), lambda day, _: {
