@@ -12,10 +12,11 @@ from datetime import date, datetime, timedelta, timezone
 import pyarrow as pa
 import pytest
 
-from adtech_assets.days import day_window
+from adtech_assets.days import day_window, uncrossed_bounds_dropped
 from adtech_assets.errors import AdtechError, TransientError
 from adtech_assets.resources import PostgresResource
 from adtech_assets.resources import fact_copy
+from adtech_assets.resources.postgres import table_query
 from adtech_assets_tests.helpers import add_advertiser, add_campaign, add_events, pg_execute
 
 NAMES = ("impression_id", "campaign_id", "created_at")
@@ -24,7 +25,7 @@ OLD_DAY = date(1999, 12, 31)  # before Postgres's binary epoch: negative microse
 
 
 def read(postgres: PostgresResource, first: date, last: date) -> pa.Table:
-    with postgres.fact_batches("read_impressions", day_window(first, last), NAMES) as batches:
+    with postgres.fact_batches("impressions", day_window(first, last), NAMES) as batches:
         return pa.Table.from_batches(list(batches), schema=_SCHEMA)
 
 
@@ -65,15 +66,47 @@ def test_copy_rows_are_the_rows_postgres_holds_and_the_adbc_paths(postgres, pg_u
     assert read(via_adbc(pg_url), OLD_DAY, DAY).sort_by("impression_id").equals(ours)
 
 
+def test_a_window_around_every_row_reads_the_table_without_testing_a_row(postgres, events):
+    """A backfill of the whole history: the read leaves out the time bounds no row crosses (and
+    a whole day's read has no id bound), so Postgres plans no per-row filter; same rows."""
+    lowest, highest, undated = pg_execute(postgres, table_query("read_extent", "impressions").as_string())[0]
+    assert (lowest.date(), highest.date(), undated) == (OLD_DAY, DAY + timedelta(days=1), False)
+    around = uncrossed_bounds_dropped(day_window(OLD_DAY, DAY + timedelta(days=1)), lowest, highest, undated)
+    assert around == {"window_start": None, "window_end": None, "after_id": None}
+    plan = "\n".join(row[0] for row in pg_execute(
+        postgres, "EXPLAIN " + table_query("read_impressions", literals=around).as_string()))
+    assert "Seq Scan" in plan and "Filter" not in plan, plan
+    everything = read(postgres, OLD_DAY - timedelta(days=1), DAY + timedelta(days=2))
+    assert everything.num_rows == len(events)
+    assert read(postgres, OLD_DAY, DAY + timedelta(days=1)).sort_by("impression_id").equals(
+        everything.sort_by("impression_id"))
+
+    inside = day_window(OLD_DAY, DAY)  # the last row is a day later: the upper bound stays
+    assert uncrossed_bounds_dropped(inside, lowest, highest, undated) == {**inside, "window_start": None}
+    assert read(postgres, OLD_DAY, DAY).num_rows == len(events) - 1
+    later = day_window(DAY, DAY + timedelta(days=1))
+    assert uncrossed_bounds_dropped(later, lowest, highest, undated) == {**later, "window_end": None}
+    assert uncrossed_bounds_dropped(inside, None, None, False) == inside, "an empty table: as asked"
+
+
+def test_a_row_without_a_time_keeps_the_bounds(postgres, events):
+    """Only a time bound keeps a row without a creation time out of every day (its NULL would
+    not decode): where one exists, the read keeps its bounds."""
+    pg_execute(postgres, "INSERT INTO impressions (campaign_id, created_at) VALUES (NULL, NULL)")
+    window = day_window(OLD_DAY, DAY + timedelta(days=1))
+    assert uncrossed_bounds_dropped(window, datetime(1999, 1, 1), datetime(2027, 1, 1), True) == window
+    assert read(postgres, OLD_DAY, DAY + timedelta(days=1)).num_rows == len(events)
+
+
 def test_blocks_are_bounded_and_a_reader_left_early_stops(postgres, events, monkeypatch):
     monkeypatch.setattr(fact_copy, "BLOCK_BYTES", 64 * 1024)
-    with postgres.fact_batches("read_impressions", day_window(DAY, DAY), NAMES) as batches:
+    with postgres.fact_batches("impressions", day_window(DAY, DAY), NAMES) as batches:
         sizes = [batch.num_rows for batch in batches]
     assert len(sizes) > 3 and max(sizes) == 64 * 1024 // fact_copy.ROW.itemsize
     assert sum(sizes) == len([e for e in events if e[1].date() == DAY])
 
     started = time.monotonic()
-    with postgres.fact_batches("read_impressions", day_window(DAY, DAY), NAMES) as batches:
+    with postgres.fact_batches("impressions", day_window(DAY, DAY), NAMES) as batches:
         next(iter(batches))
     assert time.monotonic() - started < 20, "the producer stopped at its next block"
 

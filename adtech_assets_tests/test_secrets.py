@@ -94,7 +94,7 @@ def reading_errors(postgres: PostgresResource) -> list[AdtechError]:
     with pytest.raises(AdtechError) as bulk_read:
         postgres.read_arrow("dim_rows", **BULK_READ)
     with pytest.raises(AdtechError) as fact_read:
-        with postgres.fact_batches("read_clicks", day_window(date(2026, 1, 1), date(2026, 1, 1)), FACT) as batches:
+        with postgres.fact_batches("clicks", day_window(date(2026, 1, 1), date(2026, 1, 1)), FACT) as batches:
             list(batches)
     return [small_query.value, bulk_read.value, fact_read.value]
 
@@ -106,7 +106,7 @@ def test_the_right_password_connects_in_every_form(source_url, form, monkeypatch
     postgres = with_form(monkeypatch, source_url, RIGHT, form)
     assert postgres.fetch("current_snapshot")
     assert postgres.read_arrow("dim_rows", **BULK_READ).column_names == ["id", "name"]
-    with postgres.fact_batches("read_clicks", day_window(date(2026, 1, 1), date(2026, 1, 1)), FACT) as batches:
+    with postgres.fact_batches("clicks", day_window(date(2026, 1, 1), date(2026, 1, 1)), FACT) as batches:
         assert list(batches) == []
     assert_no_secret(repr(postgres), str(postgres))
 

@@ -57,7 +57,7 @@ def main() -> None:
         stdout=subprocess.DEVNULL, check=True))
 
     def read(keep: bool):
-        with postgres.fact_batches(f"read_{spec.source}", window, names) as batches:
+        with postgres.fact_batches(spec.source, window, names) as batches:
             return list(batches) if keep else sum(batch.num_rows for batch in batches)
 
     def read_adbc():

@@ -195,11 +195,12 @@ class _Blocks:
             self.pending, self.size = [bytes(rest)], len(rest)
 
 
-def copy_fact_rows(params: dict[str, Any], query: str, names: tuple[str, str, str],
+def copy_fact_rows(params: dict[str, Any], extent: str, query: Callable[..., str], names: tuple[str, str, str],
                    deliver: Callable[[pa.RecordBatch], None]) -> None:
-    """Run ``COPY (query) TO STDOUT (FORMAT binary)`` on a connection of its own and hand each
-    decoded batch to ``deliver`` (which may block: the read then waits, bounding memory).
-    Blocks the calling thread, which runs its own event loop."""
+    """On a connection of its own, in one read-only snapshot, read ``extent`` (one row) and run
+    ``COPY (query(**extent)) TO STDOUT (FORMAT binary)``, handing each decoded batch to
+    ``deliver`` (which may block: the read then waits, bounding memory). The query can then rely
+    on what ``extent`` saw. Blocks the calling thread, which runs its own event loop."""
     import asyncpg
 
     async def read() -> None:
@@ -209,11 +210,13 @@ def copy_fact_rows(params: dict[str, Any], query: str, names: tuple[str, str, st
         except Exception as exc:  # OSError, a timeout, the server's refusal
             raise ConnectFailed(exc) from exc
         try:
-            await connection.copy_from_query(query, output=blocks.write, format="binary")
+            await connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            seen = await connection.fetchrow(extent)
+            await connection.copy_from_query(query(**dict(seen)), output=blocks.write, format="binary")
         except BaseException:
             connection.terminate()  # mid-COPY: no clean end to wait for
             raise
-        await connection.close(timeout=5)
+        await connection.close(timeout=5)  # ends the read-only transaction
         blocks.flush(last=True)
 
     _run(read())

@@ -14,6 +14,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from datetime import datetime
 from functools import cache, partial
 from typing import Any, Optional
 
@@ -22,6 +23,7 @@ import pyarrow as pa
 from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from adtech_assets.days import uncrossed_bounds_dropped
 from adtech_assets.errors import AdtechError, TransientError
 from adtech_assets.redaction import SECRET_KEYS, first_line, redact_conninfo
 from adtech_assets.resources.embedded_postgres import embedded_postgres_url
@@ -337,27 +339,34 @@ class Postgres:
             yield reader
 
     @contextmanager
-    def fact_batches(self, query_name: str, window: Mapping[str, Any],
+    def fact_batches(self, source: str, window: Mapping[str, Any],
                      names: tuple[str, str, str]) -> Iterator[Iterator[pa.RecordBatch]]:
         """A fact read's rows (``read_<source>.sql`` over ``window``) as Arrow batches named
         ``names``, read ahead in a thread while the caller consumes them.
 
         Over asyncpg's binary COPY, decoded with numpy (``fact_copy``), where asyncpg connects
-        as libpq would; else over ADBC. Both give the same columns and types.
+        as libpq would, without the time bounds that no row crosses; else over ADBC. Both give
+        the same columns and types.
         """
         from adtech_assets.resources import fact_copy
         from adtech_assets.resources.read_ahead import read_ahead
 
+        query_name = f"read_{source}"
         url = self.resolved_url()
         params = fact_copy.connect_params(with_utc_session(url), self.connect_timeout_seconds)
         if params is None:
             with self.arrow_reader(query_name, window) as reader:
                 yield read_ahead(lambda put: [put(fact_copy.from_arrow(batch, names)) for batch in reader])
             return
-        query = table_query(query_name, literals=window).as_string()
-        yield read_ahead(lambda put: self._copy_fact_rows(params, query, query_name, names, put))
+        extent = table_query("read_extent", source).as_string()
 
-    def _copy_fact_rows(self, params: dict[str, Any], query: str, query_name: str,
+        def query(lowest: datetime | None, highest: datetime | None, undated: bool) -> str:
+            bounds = uncrossed_bounds_dropped(window, lowest, highest, undated)
+            return table_query(query_name, literals=bounds).as_string()
+
+        yield read_ahead(lambda put: self._copy_fact_rows(params, extent, query, query_name, names, put))
+
+    def _copy_fact_rows(self, params: dict[str, Any], extent: str, query: Callable[..., str], query_name: str,
                         names: tuple[str, str, str], deliver: Callable[[pa.RecordBatch], None]) -> None:
         """``fact_copy.copy_fact_rows``, its failures said as the ADBC path says them."""
         import asyncpg
@@ -366,7 +375,7 @@ class Postgres:
 
         url = self.resolved_url()
         try:
-            fact_copy.copy_fact_rows(params, query, names, deliver)
+            fact_copy.copy_fact_rows(params, extent, query, names, deliver)
         except fact_copy.ConnectFailed as failed:
             raise connection_error(url, failed.__cause__) from None
         except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError) as exc:
