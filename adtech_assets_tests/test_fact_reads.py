@@ -111,6 +111,22 @@ def test_blocks_are_bounded_and_a_reader_left_early_stops(postgres, events, monk
     assert time.monotonic() - started < 20, "the producer stopped at its next block"
 
 
+def test_the_reader_pauses_after_a_small_piece_only(monkeypatch):
+    """Postgres sends 8 KB pieces: after a small one the reader waits for the socket to fill
+    (half the read's CPU went to waking for each); after a large one it reads on at once."""
+    pauses = []
+
+    async def sleep(seconds):
+        pauses.append(seconds)
+
+    monkeypatch.setattr(fact_copy.asyncio, "sleep", sleep)
+    blocks = fact_copy._Blocks(NAMES, lambda batch: None)
+    header = fact_copy._HEADER + bytes(8)
+    for piece in (header, bytes(34 * 100), bytes(34 * (fact_copy.SMALL_PIECE_BYTES // 34 + 1))):
+        fact_copy.asyncio.run(blocks.write(piece))
+    assert pauses == [fact_copy.PAUSE_SECONDS] * 2
+
+
 def test_an_empty_window_gives_no_batch(postgres):
     assert read(postgres, DAY, DAY).num_rows == 0
 
