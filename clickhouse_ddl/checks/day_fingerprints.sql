@@ -19,3 +19,7 @@ FROM
     )
 )
 GROUP BY event_date
+-- Aggregated in the order of the sorting key (event_date first), not through a hash table: a
+-- just-loaded staging table of 10M rows in 0.20 s against 0.24 s; a day of a merged table, 1-3 ms
+-- slower.
+SETTINGS optimize_aggregation_in_order = 1
