@@ -111,6 +111,15 @@ def test_blocks_are_bounded_and_a_reader_left_early_stops(postgres, events, monk
     assert time.monotonic() - started < 20, "the producer stopped at its next block"
 
 
+def test_without_an_index_on_created_at_the_read_keeps_its_bounds(postgres, events):
+    """The table's span is read from an index that created_at leads; without one it would be two
+    scans of the table before every read, so none is made and the read keeps its bounds."""
+    pg_execute(postgres, "DROP INDEX impressions_created_at_idx")
+    assert pg_execute(postgres, table_query("read_extent", "impressions").as_string()) == [(None, None, None)]
+    assert read(postgres, OLD_DAY, DAY + timedelta(days=1)).num_rows == len(events)
+    assert read(postgres, OLD_DAY, DAY).num_rows == len(events) - 1
+
+
 def test_the_reader_pauses_after_a_small_piece_only(monkeypatch):
     """Postgres sends 8 KB pieces: after a small one the reader waits for the socket to fill
     (half the read's CPU went to waking for each); after a large one it reads on at once."""

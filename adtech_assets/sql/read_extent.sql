@@ -1,7 +1,16 @@
 -- The creation times a fact table spans, and whether a row has none, read in the fact read's
 -- own snapshot (fact_copy.copy_fact_rows): a time bound of the read that no row crosses is left
--- out of it (days.uncrossed_bounds_dropped). Two index probes on created_at.
-SELECT min(created_at) AS lowest,
-       max(created_at) AS highest,
-       EXISTS (SELECT FROM {table} WHERE created_at IS NULL) AS undated
-FROM {table}
+-- out of it (days.uncrossed_bounds_dropped). Three probes of an index that created_at leads;
+-- without such an index they would be scans of the table, so none is made (NULLs: the read
+-- keeps its bounds). A subquery in a branch not taken is never run.
+WITH created_at_indexed AS (
+    SELECT EXISTS (
+        SELECT FROM pg_index AS i
+        JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = '{table}'::regclass AND a.attname = 'created_at' AND i.indisvalid
+    ) AS yes
+)
+SELECT CASE WHEN yes THEN (SELECT min(created_at) FROM {table}) END AS lowest,
+       CASE WHEN yes THEN (SELECT max(created_at) FROM {table}) END AS highest,
+       CASE WHEN yes THEN EXISTS (SELECT FROM {table} WHERE created_at IS NULL) END AS undated
+FROM created_at_indexed
