@@ -2,8 +2,9 @@
 -- own snapshot (fact_copy.copy_fact_rows): a time bound of the read that no row crosses is left
 -- out of it (days.uncrossed_bounds_dropped). Three probes of an index that created_at leads;
 -- without such an index they would be scans of the table, so none is made (NULLs: the read
--- keeps its bounds). A subquery in a branch not taken is never run.
-WITH created_at_indexed AS (
+-- keeps its bounds). A subquery in a branch not taken is never run; the catalog is read once
+-- (MATERIALIZED: inlined, the lookup ran once per branch).
+WITH created_at_indexed AS MATERIALIZED (
     SELECT EXISTS (
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
