@@ -19,4 +19,4 @@ first=$(date -u -d '5 days ago' +%F)
 last=$(date -u +%F)
 uv run dg launch --assets 'group:dims'
 uv run dg launch --assets 'group:facts or group:rollups' --partition-range "$first...$last"
-uv run python -m adtech_assets.ci_report
+uv run python -m adtech_assets.cli.ci_report

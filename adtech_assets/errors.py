@@ -2,7 +2,7 @@
 
 A plain exception, so that the modules that raise it import without Dagster (a pass with
 nothing to do never loads Dagster). At a step's boundary it becomes a ``dagster.Failure``
-(``step_failures``).
+(``defs.step_failures``).
 """
 
 

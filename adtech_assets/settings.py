@@ -1,7 +1,9 @@
-"""Configuration from the environment, validated once, with defaults for the embedded engines.
+"""Configuration: every environment variable adtech reads, read here and nowhere else, validated
+once, with defaults for the embedded engines.
 
-Every setting is an environment variable (see the README's configuration table); resources
-receive them through ``dagster.EnvVar`` so secrets never appear in code, config or logs.
+Every setting is an environment variable (see the README's configuration table); the Dagster
+resources receive the two connection URLs through ``dagster.EnvVar`` so secrets never appear in
+code, config or logs.
 """
 
 from __future__ import annotations
@@ -31,6 +33,45 @@ SYNC_CRON = "ADTECH_SYNC_CRON"
 RECONCILE_CRON = "ADTECH_RECONCILE_CRON"
 RECONCILE_LOOKBACK_DAYS = "ADTECH_RECONCILE_LOOKBACK_DAYS"
 VERIFY_INTERVAL_SECONDS = "ADTECH_VERIFY_INTERVAL_SECONDS"
+CLICKHOUSE_CLUSTER = "ADTECH_CLICKHOUSE_CLUSTER"
+DAGSTER_HOME = "DAGSTER_HOME"
+
+
+def raw(name: str) -> str | None:
+    """The variable ``name`` as the user set it; None when unset or empty."""
+    return os.environ.get(name) or None
+
+
+def is_set(name: str) -> bool:
+    return raw(name) is not None
+
+
+def pg_url() -> str | None:
+    """The source Postgres (a URL or libpq keywords); None: the embedded server."""
+    return os.environ.get(PG_URL) or None
+
+
+def clickhouse_url() -> str | None:
+    """The target ClickHouse (a server URL or ``chdb:///path``); None: the embedded engine."""
+    return os.environ.get(CLICKHOUSE_URL) or None
+
+
+def clickhouse_cluster() -> str | None:
+    """The ClickHouse cluster every DDL statement runs ON (validated), None for a single node."""
+    cluster = os.environ.get(CLICKHOUSE_CLUSTER) or None
+    return validate_identifier(cluster, CLICKHOUSE_CLUSTER) if cluster else None
+
+
+def libpq_environment() -> dict[str, str]:
+    """libpq's own variables (``PGPASSWORD``, ``PGUSER``, ...), which change what a connection
+    string means: a connection pool keys on them, messages redact ``PGPASSWORD``, and the
+    asyncpg read falls back to libpq where one it does not handle is set."""
+    return {k: v for k, v in os.environ.items() if k.startswith("PG")}
+
+
+def dagster_home() -> str | None:
+    """``$DAGSTER_HOME`` as set, None when unset (the CLI then uses ``<data dir>/dagster``)."""
+    return os.environ.get(DAGSTER_HOME) or None
 
 
 def data_dir() -> Path:

@@ -16,10 +16,13 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from adtech_assets.collector import collect_less, freeze_imports
-from adtech_assets.migrations import migrate
-from adtech_assets.resources import ClickHouseResource, PostgresResource
-from adtech_assets.resources.embedded_postgres import embedded_postgres_url, stop_embedded_postgres
+from adtech_assets.db.migrations import migrate
+from adtech_assets.db.postgres.embedded import (
+    embedded_postgres_url,
+    stop_embedded_postgres,
+)
+from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
+from adtech_assets.runtime.gc_tuning import collect_less, freeze_imports
 
 TEST_PG_URL = "ADTECH_TEST_PG_URL"
 

@@ -15,11 +15,12 @@ from typing import Any
 
 from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
-from adtech_assets.assets.kpis import KPI_VIEWS
-from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
-from adtech_assets.resources import ClickHouseResource, PostgresResource
+from adtech_assets.catalog import KPI_VIEWS
+from adtech_assets.cli.sync.report import SyncReport
+from adtech_assets.cli.sync.runs import run_sync
+from adtech_assets.defs.location import ALL_ASSETS, ALL_CHECKS
+from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
 from adtech_assets.settings import PROJECT_ROOT
-from adtech_assets.sync import SyncReport, run_sync
 
 GROUND_TRUTH_DIR = Path(__file__).resolve().parent / "ground_truth"
 ADTECH = PROJECT_ROOT / ".venv" / "bin" / "adtech"
@@ -217,7 +218,7 @@ def started_run(instance: DagsterInstance, pid: int, started: str = "") -> str:
     from dagster import job, op
     from dagster._core.events import DagsterEvent, DagsterEventType
 
-    from adtech_assets.run_liveness import HOST_TAG, PID_TAG, STARTED_TAG
+    from adtech_assets.runtime.run_liveness import HOST_TAG, PID_TAG, STARTED_TAG
 
     @op
     def noop():
@@ -247,7 +248,7 @@ def cli_env(tmp_path: Path, **settings: str) -> dict[str, str]:
 
 def cli_command(*args: str) -> list[str]:
     """``adtech <args>`` as installed by ``uv sync`` (the module when the script is missing)."""
-    command = [str(ADTECH)] if ADTECH.exists() else [sys.executable, "-m", "adtech_assets.cli"]
+    command = [str(ADTECH)] if ADTECH.exists() else [sys.executable, "-m", "adtech_assets.cli.main"]
     return [*command, *args]
 
 

@@ -6,13 +6,28 @@ stays requested until a load of it succeeds."""
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
-from dagster import DagsterInstance, build_schedule_context, build_sensor_context, instance_for_test
+from dagster import (
+    DagsterInstance,
+    build_schedule_context,
+    build_sensor_context,
+    instance_for_test,
+)
 
+from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
 from adtech_assets.definitions import defs
-from adtech_assets.reconciliation import reconcile_schedule
-from adtech_assets.sample_data import SeedWindow, seed_batch
-from adtech_assets.sensors import _scheduled_sync_defs, rollup_follows_facts
-from adtech_assets_tests.helpers import ch_command, ch_day_count, materialize_day, pg_day_count, pg_execute, sync
+from adtech_assets.defs.automation import (
+    _scheduled_sync_defs,
+    reconcile_schedule,
+    rollup_follows_facts,
+)
+from adtech_assets_tests.helpers import (
+    ch_command,
+    ch_day_count,
+    materialize_day,
+    pg_day_count,
+    pg_execute,
+    sync,
+)
 
 TODAY = datetime.now(timezone.utc).date()
 

@@ -10,14 +10,20 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from dagster import AssetCheckKey, AssetSelection, DagsterInstance, materialize
 
-from adtech_assets.assets.facts import FACTS
-from adtech_assets.assets.kpis import KPI_KEYS
-from adtech_assets.assets.rollups import ROLLUP_KEY
-from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
-
-from adtech_assets.sample_data import SeedWindow, seed_batch
-from adtech_assets.sync import SyncReport
-from adtech_assets_tests.helpers import ch_command, ch_scalar, cli_env, kpi_differences, pg_execute, run_cli, sync
+from adtech_assets.catalog import FACTS
+from adtech_assets.cli.sync.report import SyncReport
+from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
+from adtech_assets.defs.keys import KPI_KEYS, ROLLUP_KEY, table_key
+from adtech_assets.defs.location import ALL_ASSETS, ALL_CHECKS
+from adtech_assets_tests.helpers import (
+    ch_command,
+    ch_scalar,
+    cli_env,
+    kpi_differences,
+    pg_execute,
+    run_cli,
+    sync,
+)
 
 IMPRESSIONS_COUNT = ("analytics/fact_impressions", "row_counts_match_postgres")
 CLICKS_COUNT = ("analytics/fact_clicks", "row_counts_match_postgres")
@@ -63,7 +69,7 @@ def run_checks_alone(resources) -> dict:
     """The fact and rollup checks as a run of their own, on an instance that has seen no run."""
     with DagsterInstance.ephemeral() as fresh:
         result = materialize([*ALL_ASSETS, *ALL_CHECKS], resources=resources, instance=fresh, raise_on_error=False,
-                             selection=AssetSelection.checks_for_assets(*(s.key for s in FACTS), ROLLUP_KEY))
+                             selection=AssetSelection.checks_for_assets(*(table_key(s.table) for s in FACTS), ROLLUP_KEY))
     return {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
 
 
@@ -142,9 +148,9 @@ def test_one_view_or_one_check_of_a_shared_step_runs_alone(resources, postgres, 
         one_view = materialize([*ALL_ASSETS, *ALL_CHECKS], resources=resources, instance=fresh,
                                selection=AssetSelection.assets(KPI_KEYS[0]))
         one_check = materialize([*ALL_ASSETS, *ALL_CHECKS], resources=resources, instance=fresh,
-                                selection=AssetSelection.checks(AssetCheckKey(FACTS[1].key, "no_rows_outside_partitions")))
+                                selection=AssetSelection.checks(AssetCheckKey(table_key(FACTS[1].table), "no_rows_outside_partitions")))
     assert [e.asset_key for e in one_view.get_asset_materialization_events()] == [KPI_KEYS[0]]
     assert one_view.get_asset_materialization_events()[0].materialization.metadata["dagster/row_count"].value == 10
     assert [(e.asset_key, e.check_name, e.passed) for e in one_check.get_asset_check_evaluations()] == [
-        (FACTS[1].key, "no_rows_outside_partitions", True)]
+        (table_key(FACTS[1].table), "no_rows_outside_partitions", True)]
     assert one_check.get_asset_materialization_events() == []

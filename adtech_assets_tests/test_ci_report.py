@@ -1,4 +1,4 @@
-"""The README's CI promise: ``python -m adtech_assets.ci_report`` judges the runs recorded in
+"""The README's CI promise: ``python -m adtech_assets.cli.ci_report`` judges the runs recorded in
 ``DAGSTER_HOME`` by the same rule as ``adtech sync`` (a failed WARN-severity check is reported,
 not a failure; a failed run is), and says in one line, exit 2, when there is no instance to read.
 The runs are real: ``adtech sync`` and ``dg launch`` with that ``DAGSTER_HOME``."""
@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from adtech_assets.resources import PostgresResource
-from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
+from adtech_assets.defs.resources import PostgresResource
 from adtech_assets.settings import PROJECT_ROOT
 
 from .conftest import fresh_database
@@ -22,7 +22,7 @@ DG = PROJECT_ROOT / ".venv" / "bin" / "dg"
 
 
 def ci_report(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "adtech_assets.ci_report"], env=env, cwd=PROJECT_ROOT,
+    return subprocess.run([sys.executable, "-m", "adtech_assets.cli.ci_report"], env=env, cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=120)
 
 

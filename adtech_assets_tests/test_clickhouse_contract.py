@@ -10,8 +10,9 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from adtech_assets.fingerprints import clickhouse_day_fingerprints
-from adtech_assets.resources import ClickHouseResource
+from adtech_assets.db.clickhouse.schema import migrate as migrate_schema
+from adtech_assets.defs.resources import ClickHouseResource
+from adtech_assets.engine.fingerprints import clickhouse_day_fingerprints
 
 SERVER_URL = "ADTECH_TEST_CLICKHOUSE_URL"
 DAY, NEXT_DAY = date(1971, 1, 1), date(1971, 1, 2)
@@ -48,8 +49,8 @@ def day_rows(ch, day: date) -> list[int]:
 
 def test_migrate_is_idempotent_and_creates_every_object(backend):
     with backend.session() as ch:
-        ch.migrate()
-        assert ch.migrate().applied == []
+        migrate_schema(ch)
+        assert migrate_schema(ch).applied == []
         names = set(ch.client.query_arrow("SELECT name FROM system.tables WHERE database = 'analytics'")["name"].to_pylist())
     assert {"dim_advertiser", "dim_campaign", "fact_impressions", "fact_clicks", "agg_campaign_daily",
             "load_state", "load_manifest", "pending_days", "pending_loads", "schema_migrations", "mv_campaign_ctr", "mv_daily_performance", "mv_campaign_daily_performance",
@@ -59,7 +60,7 @@ def test_migrate_is_idempotent_and_creates_every_object(backend):
 def test_arrow_insert_and_reads_keep_types_and_microseconds(backend):
     last_microsecond = datetime(1971, 1, 1, 23, 59, 59, 999999)
     with backend.session() as ch:
-        ch.migrate()
+        migrate_schema(ch)
         with ch.staging_table("fact_impressions") as staging:
             assert ch.insert_arrow(staging, impressions([1, 2], last_microsecond)) == 2
             assert ch.insert_arrow(staging, impressions([3], datetime(1971, 1, 2), campaign=None)) == 1
@@ -79,7 +80,7 @@ def test_arrow_insert_and_reads_keep_types_and_microseconds(backend):
 
 def test_replace_partition_swaps_a_whole_day_and_drops_an_empty_one(backend):
     with backend.session() as ch:
-        ch.migrate()
+        migrate_schema(ch)
         for ids in ([1, 2, 3], [4]):
             with ch.staging_table("fact_impressions") as staging:
                 staged = ch.insert_arrow(staging, impressions(ids, datetime(1971, 1, 1, 12)))

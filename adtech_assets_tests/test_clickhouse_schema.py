@@ -15,10 +15,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from adtech_assets.db.clickhouse import schema as clickhouse_module
+from adtech_assets.db.clickhouse.schema import SCHEMA, VIEW, ensure_schema, schema_steps
+from adtech_assets.db.clickhouse.schema import migrate as migrate_schema
+from adtech_assets.db.sql_files import CLICKHOUSE_DIR, split_statements, sql_files
 from adtech_assets.errors import AdtechError
-from adtech_assets.resources import clickhouse as clickhouse_module
-from adtech_assets.resources.clickhouse_schema import SCHEMA, VIEW, schema_steps
-from adtech_assets.sql_files import CLICKHOUSE_DIR, split_statements, sql_files
 from adtech_assets_tests.helpers import ch_query, ch_scalar
 
 VIEW_FILE = "mv_daily_performance"
@@ -53,7 +54,7 @@ def expected_rows(ddl_dir=CLICKHOUSE_DIR) -> list[tuple]:
 
 def test_migrate_on_a_fresh_engine_records_every_version_and_view(clickhouse):
     with clickhouse.session() as ch:
-        changes = ch.migrate()
+        changes = migrate_schema(ch)
     assert [s.label for s in changes.applied if s.kind == SCHEMA] == [f"V{n}__{name}" for n, name in enumerate(
         ["database", "dim_advertiser", "dim_campaign", "fact_impressions", "fact_clicks", "agg_campaign_daily",
          "load_state", "load_manifest", "pending_days", "pending_loads", "agg_campaign_totals", "prompt_part_cleanup",
@@ -69,9 +70,9 @@ def test_migrate_on_a_fresh_engine_records_every_version_and_view(clickhouse):
 
 def test_migrate_twice_applies_nothing(clickhouse):
     with clickhouse.session() as ch:
-        ch.migrate()
+        migrate_schema(ch)
         first = recorded_rows(clickhouse)
-        assert ch.migrate().applied == []
+        assert migrate_schema(ch).applied == []
     assert recorded_rows(clickhouse) == first
     assert ch_scalar(clickhouse, "SELECT count() FROM analytics.schema_migrations") == len(first), "no row added"
 
@@ -85,10 +86,10 @@ def test_every_step_applies_again_to_its_own_result(clickhouse):
     """A crash between a step's statements and its record (made once for the whole call) makes
     the next call apply the step again: every schema file must allow it, here all at once."""
     with clickhouse.session() as ch:
-        ch.migrate()
+        migrate_schema(ch)
         before = schema_columns(clickhouse)
         ch.client.command("TRUNCATE TABLE analytics.schema_migrations")
-        again = ch.migrate()
+        again = migrate_schema(ch)
     assert len(again.applied) == len(expected_rows()), "every step ran again"
     assert schema_columns(clickhouse) == before and before
     assert recorded_rows(clickhouse) == expected_rows()
@@ -96,12 +97,12 @@ def test_every_step_applies_again_to_its_own_result(clickhouse):
 
 def test_a_failed_step_leaves_the_steps_before_it_recorded(clickhouse, ddl_copy):
     with clickhouse.session() as ch:
-        ch.migrate(ddl_copy)
+        migrate_schema(ch, ddl_copy)
     (ddl_copy / "schema" / f"V{NEXT_VERSION}__note.sql").write_text(
         "ALTER TABLE analytics.fact_clicks ADD COLUMN IF NOT EXISTS note String DEFAULT 'none';\n")
     (ddl_copy / "schema" / f"V{NEXT_VERSION + 1}__broken.sql").write_text("ALTER TABLE analytics.no_such_table ADD COLUMN x Int8;\n")
     with clickhouse.session() as ch, pytest.raises(Exception, match="no_such_table"):
-        ch.migrate(ddl_copy)
+        migrate_schema(ch, ddl_copy)
     recorded = recorded_rows(clickhouse)
     assert (SCHEMA, NEXT_VERSION, "note") in [row[:3] for row in recorded]
     assert NEXT_VERSION + 1 not in [row[1] for row in recorded]
@@ -109,11 +110,11 @@ def test_a_failed_step_leaves_the_steps_before_it_recorded(clickhouse, ddl_copy)
 
 def test_an_edited_view_is_replaced_and_nothing_else(clickhouse, ddl_copy):
     with clickhouse.session() as ch:
-        ch.migrate(ddl_copy)
+        migrate_schema(ch, ddl_copy)
     view = ddl_copy / "views" / f"{VIEW_FILE}.sql"
     view.write_text(view.read_text().replace("    event_date,\n", "    event_date,\n    42 AS edited,\n", 1))
     with clickhouse.session() as ch:
-        changes = ch.migrate(ddl_copy)
+        changes = migrate_schema(ch, ddl_copy)
     assert changes.labels == [f"view {VIEW_FILE}"]
     columns = [r["name"] for r in ch_query(clickhouse, "SELECT name FROM system.columns WHERE database = 'analytics' "
                                                          "AND table = {t:String} ORDER BY position", t=VIEW_FILE)]
@@ -123,26 +124,26 @@ def test_an_edited_view_is_replaced_and_nothing_else(clickhouse, ddl_copy):
 
 def test_a_new_version_reaches_a_deployment_that_holds_data(clickhouse, ddl_copy):
     with clickhouse.session() as ch:
-        ch.migrate(ddl_copy)
+        migrate_schema(ch, ddl_copy)
         ch.insert_arrow("fact_clicks", pa.table({"click_id": pa.array([1, 2], pa.int32()),
                                                  "campaign_id": pa.array([7, None], pa.int32()),
                                                  "created_at": pa.array([datetime(2026, 1, 2, 3)] * 2, pa.timestamp("us"))}))
     (ddl_copy / "schema" / f"V{NEXT_VERSION}__clicks_source_note.sql").write_text(
         "ALTER TABLE analytics.fact_clicks ADD COLUMN IF NOT EXISTS note String DEFAULT 'none';\n")
     with clickhouse.session() as ch:
-        assert ch.migrate(ddl_copy).labels == [f"V{NEXT_VERSION}__clicks_source_note"]
-        assert ch.migrate(ddl_copy).labels == []
+        assert migrate_schema(ch, ddl_copy).labels == [f"V{NEXT_VERSION}__clicks_source_note"]
+        assert migrate_schema(ch, ddl_copy).labels == []
     assert ch_query(clickhouse, "SELECT click_id, note FROM analytics.fact_clicks ORDER BY click_id") == [
         {"click_id": 1, "note": "none"}, {"click_id": 2, "note": "none"}]
 
 
 def test_an_applied_version_that_was_edited_is_refused(clickhouse, ddl_copy):
     with clickhouse.session() as ch:
-        ch.migrate(ddl_copy)
+        migrate_schema(ch, ddl_copy)
     table = ddl_copy / "schema" / "V5__fact_clicks.sql"
     table.write_text(table.read_text().replace("click_id Int32,", "click_id Int64,"))
     with clickhouse.session() as ch, pytest.raises(AdtechError) as raised:
-        ch.migrate(ddl_copy)
+        migrate_schema(ch, ddl_copy)
     message = str(raised.value)
     assert "V5__fact_clicks.sql was edited after it was applied" in message
     assert f"new version, V{NEXT_VERSION}__<name>.sql" in message
@@ -164,7 +165,7 @@ def test_a_deployment_made_before_versioning_is_adopted_with_its_data(clickhouse
             "campaign_id": pa.array([3] * 1000, pa.int32()),
             "created_at": pa.array([datetime(2026, 1, 5, 12)] * 1000, pa.timestamp("us"))}))
         ch.client.command("INSERT INTO analytics.load_state VALUES ('planner', '{\"kept\": 1}', now64(6))")
-        changes = ch.migrate()
+        changes = migrate_schema(ch)
     assert changes.adopted
     assert [s.version for s in changes.applied if s.kind == SCHEMA] == list(range(1, NEXT_VERSION))
     assert ch_scalar(clickhouse, "SELECT count() FROM system.tables WHERE database = 'analytics' "
@@ -181,28 +182,28 @@ def view_changed_at(clickhouse) -> datetime:
 
 def test_a_step_on_a_current_schema_applies_no_ddl(clickhouse):
     with clickhouse.session() as ch:
-        ch.migrate()
+        migrate_schema(ch)
     before = view_changed_at(clickhouse)
     time.sleep(1.1)  # the modification time has whole seconds
     clickhouse_module._schema_current.clear()  # as in a new run's process
     with clickhouse.session() as ch:
-        ch.ensure_schema()
+        ensure_schema(ch)
     assert view_changed_at(clickhouse) == before
     assert ch_scalar(clickhouse, "SELECT count() FROM analytics.schema_migrations") == len(expected_rows())
 
 
 def test_a_step_on_a_fresh_embedded_engine_applies_the_schema(clickhouse):
     with clickhouse.session() as ch:
-        ch.ensure_schema()  # what the first step of a fresh clone does: no set-up needed
+        ensure_schema(ch)  # what the first step of a fresh clone does: no set-up needed
     assert recorded_rows(clickhouse) == expected_rows()
 
 
 def test_a_step_that_may_not_migrate_asks_for_adtech_migrate(clickhouse, ddl_copy):
     """What a step does on a server (``apply_pending`` is False there) when a view changed."""
     with clickhouse.session() as ch:
-        ch.migrate(ddl_copy)
+        migrate_schema(ch, ddl_copy)
     view = ddl_copy / "views" / f"{VIEW_FILE}.sql"
     view.write_text(view.read_text().replace("daily_ctr", "ctr_of_the_day"))
     with clickhouse.session() as ch, pytest.raises(AdtechError) as raised:
-        ch.ensure_schema(ddl_copy, apply_pending=False)
+        ensure_schema(ch, ddl_copy, apply_pending=False)
     assert str(raised.value).endswith(f"is not current (view {VIEW_FILE} not applied): run `adtech migrate`")

@@ -14,15 +14,26 @@ import re
 
 import pytest
 
-from adtech_assets.cluster_ddl import CLICKHOUSE_CLUSTER, deployment_cluster, on_cluster, parse_create_table
+from adtech_assets.db.clickhouse.cluster import (
+    CLICKHOUSE_CLUSTER,
+    deployment_cluster,
+    on_cluster,
+    parse_create_table,
+)
+from adtech_assets.db.clickhouse.schema import ensure_schema
+from adtech_assets.db.clickhouse.schema import migrate as migrate_schema
+from adtech_assets.db.sql_files import (
+    CLICKHOUSE_DIR,
+    split_statements,
+    sql_files,
+    versioned_files,
+)
+from adtech_assets.defs.resources import ClickHouseResource
 from adtech_assets.errors import AdtechError
-from adtech_assets.resources import ClickHouseResource
-from adtech_assets.resources.clickhouse_schema import versioned_files
-from adtech_assets.sql_files import CLICKHOUSE_DIR, split_statements, sql_files
 
 CLUSTER = "adtech_cluster"
 BOOKKEEPING_FILE = CLICKHOUSE_DIR / "schema_migrations.sql"
-SCHEMA_FILES = [path for _, _, path in versioned_files(CLICKHOUSE_DIR / "schema")]  # by version
+SCHEMA_FILES = [f.path for f in versioned_files(CLICKHOUSE_DIR / "schema", "clickhouse_ddl/schema")]  # by version
 DDL_FILES = [BOOKKEEPING_FILE, *SCHEMA_FILES, *sql_files(CLICKHOUSE_DIR / "views")]
 
 
@@ -139,7 +150,7 @@ def test_cluster_names_must_be_plain_identifiers(name, monkeypatch):
 def test_cluster_mode_on_the_embedded_engine_is_a_clear_error(clickhouse, monkeypatch):
     monkeypatch.setenv(CLICKHOUSE_CLUSTER, CLUSTER)
     with clickhouse.session() as ch, pytest.raises(AdtechError, match="needs a ClickHouse server cluster"):
-        ch.ensure_schema()
+        ensure_schema(ch)
 
 
 def test_table_settings_change_on_the_local_tables(formatter):
@@ -175,8 +186,8 @@ def test_cluster_ddl_applies_on_a_server_cluster(monkeypatch):
     monkeypatch.setenv(CLICKHOUSE_CLUSTER, os.environ["ADTECH_TEST_CLICKHOUSE_CLUSTER"])
     resource = ClickHouseResource(url=os.environ["ADTECH_TEST_CLICKHOUSE_URL"])
     with resource.session() as ch:
-        ch.migrate()
-        assert ch.migrate().applied == []  # idempotent
+        migrate_schema(ch)
+        assert migrate_schema(ch).applied == []  # idempotent
         engines = dict(ch.client.query("SELECT name, engine FROM system.tables WHERE database = 'analytics'").result_rows)
     for statement in TABLE_STATEMENTS:
         table = parse_create_table(statement).table

@@ -19,14 +19,20 @@ import pytest
 from dagster import AssetSelection, DagsterInstance, DagsterRunStatus
 from dagster import materialize as materialize_in_process
 
-from adtech_assets.assets.facts import FACTS
-from adtech_assets.assets.rollups import ROLLUP_TABLE
-from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
-from adtech_assets.resources import ClickHouseResource, PostgresResource
-from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets.catalog import FACTS, ROLLUP_TABLE
+from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
+from adtech_assets.defs.location import ALL_ASSETS, ALL_CHECKS
+from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
 from adtech_assets.settings import PROJECT_ROOT
 
-from .helpers import add_events, ch_day_count, ch_scalar, cli_env, pg_day_count, pg_execute
+from .helpers import (
+    add_events,
+    ch_day_count,
+    ch_scalar,
+    cli_env,
+    pg_day_count,
+    pg_execute,
+)
 
 DAGSTER = PROJECT_ROOT / ".venv" / "bin" / "dagster"
 # What a sensor run and a UI backfill of the load_days job materialize: facts, then their rollup days.

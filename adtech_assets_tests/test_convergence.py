@@ -14,21 +14,21 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from adtech_assets.run_liveness import fail_dead_runs
-from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
+from adtech_assets.runtime.run_liveness import fail_dead_runs
 from adtech_assets.settings import PROJECT_ROOT
 from adtech_assets_tests.helpers import (
     add_events,
     assert_converged,
-    started_run,
-    change,
     ch_command,
     ch_scalar,
+    change,
     cli_command,
     cli_env,
     kpi_differences,
     pg_execute,
     run_cli,
+    started_run,
     sync_ok,
 )
 
@@ -225,8 +225,8 @@ def test_facts_loaded_alone_then_one_sync_rebuilds_their_rollup(loaded, postgres
 def test_merges_keep_the_parts_signature_and_a_mutation_moves_it(loaded, postgres, clickhouse):
     """A merge rewrites a day's parts but not its content: the next pass neither reloads nor
     fingerprints it. An ALTER UPDATE that keeps the day's row count is drift all the same."""
-    from adtech_assets.tables import DAILY_TABLES
-    from adtech_assets.state import parts_signatures
+    from adtech_assets.catalog import DAILY_TABLES
+    from adtech_assets.engine.ledger import parts_signatures
 
     def part_names(ch) -> list[str]:
         return ch.client.query("SELECT name FROM system.parts WHERE database = 'analytics' AND active "
@@ -258,7 +258,7 @@ def test_a_manifest_of_another_fingerprint_version_is_re_derived_not_reloaded(lo
     ch_command(clickhouse, "INSERT INTO analytics.load_manifest (table_name, day, rows, fingerprint, parts_signature, "
                            "started_at) SELECT table_name, day, rows, concat('f0:', fingerprint), parts_signature, "
                            "started_at FROM analytics.load_manifest FINAL")
-    from adtech_assets.sync import run_sync
+    from adtech_assets.cli.sync.runs import run_sync
 
     report = run_sync(DagsterInstance.ephemeral(), loaded, full=True)  # Postgres fingerprinted too
     assert report.ok and report.days_loaded == [], report.reasons

@@ -23,10 +23,15 @@ from dagster import (
     materialize,
     reconstructable,
 )
-from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+from dagster_postgres import (
+    PostgresEventLogStorage,
+    PostgresRunStorage,
+    PostgresScheduleStorage,
+)
 
-from adtech_assets.assets.dims import DIMS, dim_assets
-from adtech_assets.resources.clickhouse import CLICKHOUSE_POOL
+from adtech_assets.catalog import DIMS
+from adtech_assets.defs.assets.dims import dim_assets
+from adtech_assets.defs.keys import CLICKHOUSE_POOL, table_key
 from adtech_assets.settings import PROJECT_ROOT
 from adtech_assets_tests.clickhouse_pool_job import POOL, two_clickhouse_writes
 from adtech_assets_tests.conftest import fresh_database
@@ -83,7 +88,7 @@ def test_instance_storage_is_postgres(dagster_home):
 def test_a_materialization_survives_a_restart(dagster_home, dagster_db, pg_url, resources):
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("INSERT INTO advertiser (name) VALUES ('a'), ('b')")
-    [dim_advertiser] = [a for a in dim_assets if a.key == DIMS[0].key]
+    [dim_advertiser] = [a for a in dim_assets if a.key == table_key(DIMS[0].table)]
 
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         result = materialize([dim_advertiser], instance=instance, resources=resources)
@@ -97,7 +102,7 @@ import json
 from dagster import AssetKey, DagsterInstance
 with DagsterInstance.get() as instance:
     run = instance.get_run_by_id({run_id!r})
-    event = instance.get_latest_materialization_event(AssetKey({DIMS[0].key.path!r}))
+    event = instance.get_latest_materialization_event(AssetKey({table_key(DIMS[0].table).path!r}))
     print(json.dumps({{
         "status": run.status.value,
         "run_id": event.run_id,
@@ -121,7 +126,7 @@ with DagsterInstance.get() as instance:
 
 def test_every_real_clickhouse_step_is_in_the_clickhouse_pool():
     """The stand-in job below proves the limit is enforced; this proves the real steps use it."""
-    from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
+    from adtech_assets.defs.location import ALL_ASSETS, ALL_CHECKS
 
     clickhouse_assets = [a for a in ALL_ASSETS
                          if any("dagster/kind/clickhouse" in tags for tags in getattr(a, "tags_by_key", {}).values())]

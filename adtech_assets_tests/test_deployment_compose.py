@@ -15,9 +15,9 @@ from xml.etree import ElementTree
 import psycopg
 import yaml
 
-from adtech_assets.cli import main
+from adtech_assets.cli.main import main
+from adtech_assets.db.sql_files import CLICKHOUSE_DIR, SEEDS_DIR
 from adtech_assets.settings import PROJECT_ROOT, parse_clickhouse_url
-from adtech_assets.sql_files import CLICKHOUSE_DIR, SEEDS_DIR
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yaml"
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"

@@ -5,12 +5,14 @@ After every pass, ``FINAL`` equals the source table, value for value."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 
-
-from adtech_assets.assets.dims import DIMS, load_dimension
-from adtech_assets.resources import ClickHouseResource
-from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets.catalog import DIMS
+from adtech_assets.db.clickhouse.schema import ensure_schema
+from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
+from adtech_assets.defs.resources import ClickHouseResource
+from adtech_assets.engine.loads.dims import load_dimension
 from adtech_assets_tests.helpers import (
     add_advertiser,
     add_campaign,
@@ -32,7 +34,9 @@ def utc_now() -> datetime:
 
 
 def load(spec, postgres, clickhouse) -> dict:
-    return load_dimension(spec, postgres, clickhouse)
+    with clickhouse.session() as ch:
+        ensure_schema(ch)
+        return asdict(load_dimension(spec, postgres, ch))
 
 
 def load_all(postgres, clickhouse) -> list[dict]:

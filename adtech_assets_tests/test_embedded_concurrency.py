@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from adtech_assets.defs.resources import ClickHouseResource
 from adtech_assets.errors import AdtechError
-from adtech_assets.resources import ClickHouseResource
 from adtech_assets.settings import PROJECT_ROOT
 
 WORKER = """
 import json, os, sys, time
-from adtech_assets.resources import ClickHouseResource
+from adtech_assets.db.clickhouse.schema import ensure_schema
+from adtech_assets.defs.resources import ClickHouseResource
 path, tag, go = sys.argv[1], sys.argv[2], sys.argv[3]
 clickhouse = ClickHouseResource(url=f"chdb://{path}", lock_timeout_seconds=120)
 print("ready", flush=True)
@@ -32,7 +33,7 @@ sessions, inserted, others, give_up = [], 0, 0, time.time() + 120
 while time.time() < give_up and not (others and len(sessions) >= 3):
     with clickhouse.session() as ch:
         opened = time.time()
-        ch.ensure_schema()
+        ensure_schema(ch)
         ch.client.command("CREATE TABLE IF NOT EXISTS analytics.concurrency_probe "
                           "(tag String, n UInt32) ENGINE = MergeTree ORDER BY (tag, n)")
         ch.client.command("INSERT INTO analytics.concurrency_probe SELECT {t:String}, number + {base:UInt32} "
@@ -48,7 +49,8 @@ print(json.dumps({"tag": tag, "inserted": inserted, "others_seen": others, "sess
 
 HOLDER = """
 import sys, time
-from adtech_assets.resources import ClickHouseResource
+from adtech_assets.defs.resources import ClickHouseResource
+from adtech_assets.db.clickhouse.schema import ensure_schema
 with ClickHouseResource(url=f"chdb://{sys.argv[1]}").session() as ch:
     ch.client.query("SELECT 1")
     print("holding", flush=True)

@@ -23,17 +23,31 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
-from dagster import AssetKey, AssetSelection, DagsterEventType, DagsterInstance, materialize
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DagsterEventType,
+    DagsterInstance,
+    materialize,
+)
 
-from adtech_assets.assets.dims import DIMS
-from adtech_assets.cli import _report_sync
-from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
-from adtech_assets.resources import PostgresResource
-from adtech_assets.resources.postgres import SOURCE_COLUMNS
+from adtech_assets.catalog import DIMS, SOURCE_COLUMNS
+from adtech_assets.cli.sync.command import print_report
+from adtech_assets.cli.sync.report import SyncReport
+from adtech_assets.cli.sync.runs import QUIET, _record
+from adtech_assets.defs.location import ALL_ASSETS, ALL_CHECKS
+from adtech_assets.defs.resources import PostgresResource
 from adtech_assets.settings import PROJECT_ROOT
-from adtech_assets.sync import QUIET, SyncReport, _record
 from adtech_assets_tests.conftest import fresh_database
-from adtech_assets_tests.helpers import add_advertiser, add_campaign, add_events, cli_command, cli_env, pg_execute, sync
+from adtech_assets_tests.helpers import (
+    add_advertiser,
+    add_campaign,
+    add_events,
+    cli_command,
+    cli_env,
+    pg_execute,
+    sync,
+)
 
 TODAY = datetime.now(timezone.utc).date()
 BROKEN_BID = "abc"
@@ -238,7 +252,7 @@ def test_a_check_that_cannot_reach_postgres_counts_as_failed_in_the_summary(reso
     report = SyncReport()
     _record(report, result, instance)
     report.kpis_refreshed = True
-    assert _report_sync(report) == 1
+    assert print_report(report) == 1
     out, err = capsys.readouterr()
     assert "0/2 checks passed" in out, out
     assert "CHECK FAILED analytics/fact_impressions row_counts_match_postgres" in err
@@ -271,8 +285,8 @@ def test_a_small_query_reconnects_when_the_server_dropped_its_idle_connection(po
 def test_an_adtech_error_leaves_a_step_as_a_failure_retried_only_when_transient():
     from dagster import Failure
 
+    from adtech_assets.defs.step_failures import ERROR_CLASS, as_step_failure
     from adtech_assets.errors import AdtechError, TransientError
-    from adtech_assets.step_failures import ERROR_CLASS, as_step_failure
 
     def raising(error):
         @as_step_failure

@@ -14,9 +14,9 @@ from dagster import (
     materialize,
 )
 
-from adtech_assets import event_log_storage
-from adtech_assets.cli import instance_yaml
-from adtech_assets.event_log_storage import BatchingSqliteEventLogStorage
+from adtech_assets.cli.home import instance_yaml
+from adtech_assets.runtime import event_log_storage
+from adtech_assets.runtime.event_log_storage import BatchingSqliteEventLogStorage
 
 DAYS = DailyPartitionsDefinition(start_date="2026-11-01", end_date="2026-11-10")
 RANGE = {"dagster/asset_partition_range_start": "2026-11-02", "dagster/asset_partition_range_end": "2026-11-06"}
@@ -118,7 +118,9 @@ def test_run_databases_are_copies_of_one_made_by_dagster(tmp_path, monkeypatch):
     assert made == [False]  # the template, once; the runs' databases are copies of it
     assert sorted(ours.get_all_run_ids()) == ["first", "second", "third"]
 
-    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+        SqliteEventLogStorage,
+    )
 
     stock = SqliteEventLogStorage(str(tmp_path / "stock"))
     with stock.run_connection("first"):
@@ -134,3 +136,19 @@ def test_run_databases_are_copies_of_one_made_by_dagster(tmp_path, monkeypatch):
     fresh = BatchingSqliteEventLogStorage(str(tmp_path / "ours"))
     with fresh.run_connection("first") as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM kept").scalar() == 0
+
+
+def test_a_home_made_before_the_package_layout_opens(tmp_path, monkeypatch):
+    """A dagster.yaml that names the event log's former module is rewritten to the current one,
+    the rest kept: the home's history still opens."""
+    from adtech_assets.cli.home import EVENT_LOG_MODULE, dagster_home
+
+    home = tmp_path / "old_home"
+    home.mkdir()
+    former = instance_yaml(home).replace(EVENT_LOG_MODULE, "adtech_assets.event_log_storage") + "# kept\n"
+    (home / "dagster.yaml").write_text(former)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    assert dagster_home() == home.resolve()
+    assert (home / "dagster.yaml").read_text() == instance_yaml(home) + "# kept\n"
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.event_log_storage) is BatchingSqliteEventLogStorage

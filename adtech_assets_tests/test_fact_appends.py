@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from dagster import DagsterInstance
 
-from adtech_assets.planner import plan_pass
-from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
+from adtech_assets.engine.planner import plan_pass
 from adtech_assets_tests.helpers import (
     assert_converged,
     ch_scalar,
@@ -152,8 +152,8 @@ def test_a_load_that_dies_after_attaching_rows_is_repaired_by_the_next_sync(load
     """Rows attached but not recorded (the process died in between): the day's parts are not
     what the manifest says, so the next pass fingerprints it, finds more rows than were loaded,
     and reloads it whole."""
-    from adtech_assets import fact_appends
-    from adtech_assets.tables import FACTS
+    from adtech_assets.catalog import FACTS
+    from adtech_assets.engine.loads import appends as fact_appends
 
     def dies(*_args, **_kwargs):
         raise RuntimeError("killed after the attach")
@@ -174,7 +174,7 @@ def test_a_load_that_dies_after_attaching_rows_is_repaired_by_the_next_sync(load
 def test_a_step_that_fails_after_attaching_rows_is_retried_as_a_reload(loaded, postgres, clickhouse, monkeypatch):
     """The same failure inside a run: the step's retry finds the day's parts changed and reloads
     it whole, so the sync still ends equal to Postgres."""
-    from adtech_assets import fact_appends
+    from adtech_assets.engine.loads import appends as fact_appends
 
     calls = []
 
@@ -192,7 +192,7 @@ def test_rows_attached_twice_as_by_two_runs_at_once_are_reloaded_whole(loaded, p
     """ClickHouse cannot attach only if nothing changed: two runs appending the same day on a
     server would both attach. The load fingerprints what it attached and reloads a day that is
     not what it expects."""
-    from adtech_assets.resources.clickhouse import ClickHouseSession
+    from adtech_assets.db.clickhouse.client import ClickHouseSession
 
     command = ClickHouseSession.command
 

@@ -12,12 +12,17 @@ from datetime import date, datetime, timedelta, timezone
 import pyarrow as pa
 import pytest
 
-from adtech_assets.days import day_window, uncrossed_bounds_dropped
+from adtech_assets.db.postgres import fact_copy
+from adtech_assets.db.postgres.client import table_query
+from adtech_assets.db.postgres.fact_window import day_window, uncrossed_bounds_dropped
+from adtech_assets.defs.resources import PostgresResource
 from adtech_assets.errors import AdtechError, TransientError
-from adtech_assets.resources import PostgresResource
-from adtech_assets.resources import fact_copy
-from adtech_assets.resources.postgres import table_query
-from adtech_assets_tests.helpers import add_advertiser, add_campaign, add_events, pg_execute
+from adtech_assets_tests.helpers import (
+    add_advertiser,
+    add_campaign,
+    add_events,
+    pg_execute,
+)
 
 NAMES = ("impression_id", "campaign_id", "created_at")
 DAY = date(2026, 3, 9)
@@ -197,7 +202,7 @@ def test_decoding_imports_no_pandas():
     the decode builds its arrays from buffers instead. NULL campaigns stay NULL."""
     script = (
         "import sys, numpy as np\n"
-        "from adtech_assets.resources import fact_copy\n"
+        "from adtech_assets.db.postgres import fact_copy\n"
         "rows = np.zeros(9, dtype=fact_copy.ROW)\n"
         "rows['fields'], rows['id_len'], rows['campaign_len'], rows['created_len'] = 3, 4, 8, 8\n"
         "rows['id'], rows['campaign'] = np.arange(9), np.arange(9) * 3\n"

@@ -11,8 +11,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from adtech_assets.fingerprints import FACT_COLUMNS, Fingerprint, _by_day, clickhouse_day_fingerprints
-from adtech_assets.sql_files import postgres_sql
+from adtech_assets.db.sql_files import postgres_sql
+from adtech_assets.engine.fingerprints import (
+    FACT_COLUMNS,
+    Fingerprint,
+    _by_day,
+    clickhouse_day_fingerprints,
+)
 
 EDGE_ROWS = [
     (1, None, datetime(1969, 12, 31, 23, 59, 59, 999999)),

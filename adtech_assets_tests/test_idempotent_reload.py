@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from adtech_assets.assets.facts import FACTS
-from adtech_assets.resources.clickhouse import ClickHouseSession
-from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets.catalog import FACTS
+from adtech_assets.db.clickhouse.client import ClickHouseSession
+from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
 from adtech_assets_tests.helpers import (
     add_advertiser,
     add_campaign,
@@ -211,7 +211,7 @@ def test_neighbouring_days_that_reload_other_tables_share_a_run_when_the_extra_i
     """A run reloads each of its tables on each of its days, so consecutive days that need other
     tables are one run when the union reloads little that neither needed (an empty day costs
     nothing), and a run each past ``MERGE_ROWS`` extra rows: a run costs ~1 s of Dagster."""
-    from adtech_assets import planner
+    from adtech_assets.engine import planner
 
     campaign = add_campaign(postgres, "c", add_advertiser(postgres, "a"))
     today = utc_now().date()

@@ -15,13 +15,13 @@ import sys
 
 from dagster import DagsterInstance, DagsterRunStatus
 
-from adtech_assets.instance_files import WORKERS, mark_worker
-from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
+from adtech_assets.runtime.worker_marks import WORKERS, mark_worker
 from adtech_assets.settings import PROJECT_ROOT
 
 from .helpers import change, cli_env, kpi_differences, started_run
 
-PROBE = ("import sys; from adtech_assets.cli import main; code = main(['sync']); "
+PROBE = ("import sys; from adtech_assets.cli.main import main; code = main(['sync']); "
          "print('DAGSTER_IMPORTED', 'dagster' in sys.modules); sys.exit(code)")
 
 
@@ -68,8 +68,10 @@ def test_only_a_pass_with_nothing_to_do_goes_without_dagster(postgres, pg_url, c
     imported, out = probe_sync(env)
     assert imported and "nothing to load" in out, out
     with DagsterInstance.from_config(home) as instance:
-        from adtech_assets.assets.sources import COUNTERS_KEY, source_key
         from dagster import AssetRecordsFilter
+
+        from adtech_assets.defs.assets.sources import COUNTERS_KEY
+        from adtech_assets.defs.keys import source_key
 
         latest = instance.fetch_observations(AssetRecordsFilter(asset_key=source_key("advertiser")), limit=1).records
         recorded = latest[0].event_log_entry.asset_observation.metadata[COUNTERS_KEY].value
@@ -88,19 +90,19 @@ def test_only_a_pass_with_nothing_to_do_goes_without_dagster(postgres, pg_url, c
 
 
 def test_a_worker_that_is_alive_or_exited_cleanly_leaves_no_dead_mark(tmp_path):
-    from adtech_assets.instance_files import dead_worker_marks
+    from adtech_assets.runtime.worker_marks import dead_worker_marks
 
     home = tmp_path / "home"
     home.mkdir()
     mark_worker(home, os.getpid(), "")
     assert dead_worker_marks(home) == []  # alive
-    done = subprocess.run([sys.executable, "-c", "import os, sys; from adtech_assets.instance_files import "
+    done = subprocess.run([sys.executable, "-c", "import os, sys; from adtech_assets.runtime.worker_marks import "
                            "mark_worker; mark_worker(sys.argv[1], os.getpid(), '')", str(home)],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert dead_worker_marks(home) == []  # it removed its own mark on exit
     assert len(os.listdir(home / WORKERS)) == 1  # this process's own mark only
-    killed = subprocess.run([sys.executable, "-c", "import os, signal, sys; from adtech_assets.instance_files "
+    killed = subprocess.run([sys.executable, "-c", "import os, signal, sys; from adtech_assets.runtime.worker_marks "
                              "import mark_worker; mark_worker(sys.argv[1], os.getpid(), ''); "
                              "os.kill(os.getpid(), signal.SIGKILL)", str(home)],
                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pprint import pformat
 
-from adtech_assets.resources import ClickHouseResource, PostgresResource
-from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
+from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
 from adtech_assets.settings import PROJECT_ROOT
 from adtech_assets_tests.helpers import (
     add_advertiser,
@@ -130,7 +130,7 @@ def test_kpi_views_equal_ground_truth_when_the_engine_starts_in_a_non_utc_tz(pg_
     """chDB reads TZ once, when a process first opens it: a fresh process started in Los Angeles
     runs the embedded engine itself (not only Python) in that zone."""
     script = (
-        "from adtech_assets.resources import ClickHouseResource, PostgresResource\n"
+        "from adtech_assets.defs.resources import ClickHouseResource, PostgresResource\n"
         "from adtech_assets_tests.helpers import ch_scalar\n"
         "from adtech_assets_tests.test_kpi_parity import sync_and_compare\n"
         f"ch = ClickHouseResource(url='chdb://{clickhouse_path}')\n"

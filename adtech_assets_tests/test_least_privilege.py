@@ -10,10 +10,16 @@ from datetime import date
 import psycopg
 import pytest
 
-from adtech_assets.assets.dims import DIMS, load_dimension
-from adtech_assets.assets.facts import FACTS, load_fact_days
-from adtech_assets.resources import PostgresResource
-from adtech_assets_tests.postgres_roles import create_reader_role, drop_role, with_credentials
+from adtech_assets.catalog import DIMS, FACTS
+from adtech_assets.db.clickhouse.schema import ensure_schema
+from adtech_assets.defs.resources import PostgresResource
+from adtech_assets.engine.loads.dims import load_dimension
+from adtech_assets.engine.loads.facts import load_fact_days
+from adtech_assets_tests.postgres_roles import (
+    create_reader_role,
+    drop_role,
+    with_credentials,
+)
 
 SOURCE_TABLES = ["advertiser", "campaign", "impressions", "clicks"]
 DAYS = [date(2025, 3, 1), date(2025, 3, 2)]
@@ -61,10 +67,10 @@ def test_dims_and_facts_load_through_the_reader_role(pg_url, reader_url, clickho
     seed_source(pg_url)
     postgres = PostgresResource(url=reader_url)
 
-    for spec in DIMS:
-        load_dimension(spec, postgres, clickhouse)
     with clickhouse.session() as ch:
-        ch.ensure_schema()
+        ensure_schema(ch)
+        for spec in DIMS:
+            load_dimension(spec, postgres, ch)
         loaded = {spec.table: {day: fingerprint.rows for day, fingerprint in load_fact_days(spec, DAYS, postgres, ch).items()}
                   for spec in FACTS}
         rows = {spec.table: ch.scalar("ops/count_rows", table=spec.table) for spec in [*DIMS, *FACTS]}

@@ -4,9 +4,10 @@ each ClickHouse schema version and view, exactly once."""
 
 import subprocess
 
-from adtech_assets.migrations import available_migrations, migrate
-from adtech_assets.resources import ClickHouseResource, PostgresResource
-from adtech_assets.resources.clickhouse_schema import schema_steps
+from adtech_assets.db.clickhouse.schema import schema_steps
+from adtech_assets.db.migrations import migrate
+from adtech_assets.db.sql_files import postgres_migrations
+from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
 from adtech_assets.settings import PROJECT_ROOT
 from adtech_assets_tests.conftest import fresh_database
 from adtech_assets_tests.helpers import cli_command, cli_env
@@ -24,7 +25,7 @@ def test_migrate_applies_every_migration_to_an_empty_database(pg_server_url):
         postgres = PostgresResource(url=url)
         assert tables(postgres) == set()
         applied = migrate(postgres)
-        assert [m.version for m in applied] == [m.version for m in available_migrations()]
+        assert [m.version for m in applied] == [m.version for m in postgres_migrations()]
         assert SOURCE_TABLES | {"schema_migrations"} <= tables(postgres)
         assert migrate(postgres) == []
 
@@ -36,14 +37,14 @@ def test_two_migrates_at_once_apply_each_migration_once(pg_server_url, tmp_path)
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
         outputs = [p.communicate(timeout=300) for p in procs]
         assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
-        names = [f"V{m.version}__{m.name}" for m in available_migrations()]
+        names = [f"V{m.version}__{m.name}" for m in postgres_migrations()]
         # every migration was applied by exactly one of the two
         said = [out for out, _ in outputs]
         assert all(sum(name in out for out in said) == 1 for name in names), said
         postgres = PostgresResource(url=url)
         with postgres.connect() as conn:
             versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
-        assert versions == [m.version for m in available_migrations()]
+        assert versions == [m.version for m in postgres_migrations()]
         assert SOURCE_TABLES <= tables(postgres)
         # the ClickHouse schema too: each version and view applied by exactly one of the two
         assert all(sum(f"{step.label}," in out or f"{step.label}\n" in out for out in said) == 1
@@ -59,7 +60,7 @@ def test_migrations_are_idempotent_and_recorded(postgres: PostgresResource):
     assert migrate(postgres) == []
     with postgres.connect() as conn:
         versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
-    assert versions == [m.version for m in available_migrations()]
+    assert versions == [m.version for m in postgres_migrations()]
 
 
 def test_reference_schema_columns_exactly(postgres: PostgresResource):

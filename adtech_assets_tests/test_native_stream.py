@@ -11,9 +11,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from adtech_assets.resources import ClickHouseResource
-from adtech_assets.resources.clickhouse import render
-from adtech_assets.resources.native_stream import native_block
+from adtech_assets.db.clickhouse.client import render
+from adtech_assets.db.clickhouse.native_stream import native_block
+from adtech_assets.db.clickhouse.schema import ensure_schema
+from adtech_assets.defs.resources import ClickHouseResource
 
 START = datetime(2026, 11, 1)
 NAMES = ["impression_id", "campaign_id", "created_at"]
@@ -42,7 +43,7 @@ def ch(clickhouse: ClickHouseResource, tmp_path, monkeypatch):
     # FIFO folders go to this test's own temporary folder: other tests' loads run beside it
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with clickhouse.session() as session:
-        session.ensure_schema()
+        ensure_schema(session)
         yield session
 
 

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from adtech_assets.resources import PostgresResource
-from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
+from adtech_assets.defs.resources import PostgresResource
 from adtech_assets.settings import PROJECT_ROOT
 
 from .helpers import ch_scalar, cli_command, cli_env, ground_truth_rows, run_cli, sync

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import pytest
 
-from adtech_assets.resources.embedded_postgres import stop_embedded_postgres
+from adtech_assets.db.postgres.embedded import stop_embedded_postgres
 from adtech_assets.settings import PROJECT_ROOT
 
 DOCUMENTS = ["README.md", *sorted(str(p.relative_to(PROJECT_ROOT)) for p in (PROJECT_ROOT / "docs").glob("*.md"))]
@@ -352,7 +352,7 @@ def test_every_command_runs_as_printed():
         problems.append(f"adtech stop after the demo: {stop.output}")
 
     # the CI block's report found the runs the block recorded (and the demo's, same DAGSTER_HOME)
-    report = next(o for o in ran if "adtech_assets.ci_report" in o.command.text)
+    report = next(o for o in ran if "adtech_assets.cli.ci_report" in o.command.text)
     if not (re.search(r"ci_report: \d+ run\(s\), 0 failure\(s\)", report.output)
             and len(re.findall(r"^run \w{8} \S+ SUCCESS$", report.output, flags=re.M)) >= 2):
         problems.append(f"ci_report:\n{report.output}")

@@ -18,9 +18,14 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from adtech_assets.cli import main
-from adtech_assets.resources import PostgresResource
-from adtech_assets.sample_data import SeedWindow, max_impression_id, seed_batch, seed_clicks
+from adtech_assets.cli.main import main
+from adtech_assets.db.postgres.sample_data import (
+    SeedWindow,
+    max_impression_id,
+    seed_batch,
+    seed_clicks,
+)
+from adtech_assets.defs.resources import PostgresResource
 from adtech_assets_tests.conftest import fresh_database
 
 CTR = 0.05

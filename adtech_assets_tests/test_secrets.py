@@ -16,21 +16,21 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Iterator
-from datetime import date
 from contextlib import ExitStack
+from datetime import date
 from pathlib import Path
 
 import psycopg
 import pytest
 from dagster import EnvVar, asset, instance_for_test, materialize
 
-from adtech_assets.assets.dims import dim_assets
-from adtech_assets.days import day_window
+from adtech_assets.db.migrations import migrate
+from adtech_assets.db.postgres.client import connection_error
+from adtech_assets.db.postgres.fact_window import day_window
+from adtech_assets.defs.assets.dims import dim_assets
+from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
 from adtech_assets.errors import AdtechError
-from adtech_assets.migrations import migrate
 from adtech_assets.redaction import redact_conninfo, redact_text
-from adtech_assets.resources import ClickHouseResource, PostgresResource
-from adtech_assets.resources.postgres import connection_error
 from adtech_assets.settings import PROJECT_ROOT, parse_clickhouse_url
 from adtech_assets_tests.conftest import with_database
 from adtech_assets_tests.helpers import cli_command, cli_env
@@ -197,7 +197,7 @@ def test_the_clickhouse_password_parameter_is_the_password():
 
 
 def test_resources_built_from_the_environment_do_not_hold_the_values(monkeypatch):
-    from adtech_assets.resources import build_resources, resolved_resources
+    from adtech_assets.defs.resources import build_resources, resolved_resources
 
     monkeypatch.setenv("ADTECH_PG_URL", "postgresql://adtech:secretpw@db:5432/adtech")
     monkeypatch.setenv("ADTECH_CLICKHOUSE_URL", "http://adtech:secretpw@clickhouse:8123")

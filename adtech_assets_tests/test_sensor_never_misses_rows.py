@@ -8,8 +8,10 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 from dagster import DagsterInstance
 
-from adtech_assets.assets.dims import DIMS, load_dimension
-from adtech_assets.planner import plan_pass
+from adtech_assets.catalog import DIMS
+from adtech_assets.db.clickhouse.schema import ensure_schema
+from adtech_assets.engine.loads.dims import load_dimension
+from adtech_assets.engine.planner import plan_pass
 
 TODAY = datetime.now(timezone.utc).replace(tzinfo=None, hour=12, minute=0, second=0, microsecond=0)
 
@@ -25,7 +27,7 @@ def _writer(pg_url: str) -> psycopg.Connection:
 def _tick(instance, postgres, clickhouse, _cursor=None):
     """One planner pass: the days it found and the dims that differ (the cursor lives in ClickHouse)."""
     with clickhouse.session() as ch:
-        ch.ensure_schema()
+        ensure_schema(ch)
         plan = plan_pass(postgres, ch)
     return plan, None
 
@@ -88,8 +90,10 @@ def test_row_inserted_today_for_three_days_ago_reloads_that_day(pg_url, postgres
 
 
 def _load_dims(postgres, clickhouse) -> None:
-    for spec in DIMS:
-        load_dimension(spec, postgres, clickhouse)
+    with clickhouse.session() as ch:
+        ensure_schema(ch)
+        for spec in DIMS:
+            load_dimension(spec, postgres, ch)
 
 
 def test_campaign_update_in_long_transaction_requests_dims(pg_url, postgres, clickhouse):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from adtech_assets.resources.embedded_postgres import stop_embedded_postgres
+from adtech_assets.db.postgres.embedded import stop_embedded_postgres
 
 from .helpers import cli_env, run_cli
 

@@ -24,18 +24,16 @@ from pathlib import Path
 
 import pytest
 
-from adtech_assets.assets.dims import DIMS
-from adtech_assets.assets.facts import FACTS
-from adtech_assets.assets.kpis import KPI_VIEWS
-from adtech_assets.checks import (
+from adtech_assets.catalog import DIMS, FACTS, KPI_VIEWS
+from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
+from adtech_assets.defs.checks import (
     IDS_MATCH_POSTGRES,
     NO_ROWS_OUTSIDE_PARTITIONS,
     ROW_COUNTS_MATCH_POSTGRES,
     TOTALS_MATCH_FACTS,
 )
-from adtech_assets.jobs import load_days
-from adtech_assets.resources import ClickHouseResource, PostgresResource
-from adtech_assets.sample_data import SeedWindow, seed_batch
+from adtech_assets.defs.jobs import load_days
+from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
 from adtech_assets.settings import PROJECT_ROOT
 
 from .helpers import ch_day_count, cli_env, pg_day_count, pg_execute

@@ -22,21 +22,32 @@ from dagster import (
     materialize,
 )
 
-from adtech_assets.assets.dims import DIMS
-from adtech_assets.assets.facts import FACTS
-from adtech_assets.assets.kpis import KPI_VIEWS, PREVIEW_ORDER
-from adtech_assets.assets.rollups import ROLLUP_KEY
-from adtech_assets.assets.sources import source_key
-from adtech_assets.assets.table_metadata import PREVIEW_ROWS
-from adtech_assets.checks import ROW_COUNTS_MATCH_POSTGRES
-from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS, defs
-from adtech_assets.fingerprints import Fingerprint, postgres_day_fingerprints
-from adtech_assets.days import days_between
-from adtech_assets.partitions import partition_range_tags
-from adtech_assets.resources.postgres import SOURCE_TABLES
-from adtech_assets.sample_data import SeedWindow, seed_batch
-from adtech_assets.sensors import OBSERVE_SOURCES_SECONDS, kpis_follow_rollup, postgres_changes
-from adtech_assets_tests.helpers import ch_query, ch_scalar, pg_day_count, pg_execute, sync
+from adtech_assets.catalog import DIMS, FACTS, KPI_VIEWS, PREVIEW_ORDER, SOURCE_TABLES
+from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
+from adtech_assets.definitions import defs
+from adtech_assets.defs.assets.metadata import PREVIEW_ROWS
+from adtech_assets.defs.automation import (
+    OBSERVE_SOURCES_SECONDS,
+    kpis_follow_rollup,
+    postgres_changes,
+)
+from adtech_assets.defs.checks import ROW_COUNTS_MATCH_POSTGRES
+from adtech_assets.defs.keys import (
+    ROLLUP_KEY,
+    partition_range_tags,
+    source_key,
+    table_key,
+)
+from adtech_assets.defs.location import ALL_ASSETS, ALL_CHECKS
+from adtech_assets.engine.days import days_between
+from adtech_assets.engine.fingerprints import Fingerprint, postgres_day_fingerprints
+from adtech_assets_tests.helpers import (
+    ch_query,
+    ch_scalar,
+    pg_day_count,
+    pg_execute,
+    sync,
+)
 
 TODAY = datetime.now(timezone.utc).date()
 
@@ -93,7 +104,7 @@ def test_dims_show_live_row_count_and_column_schema(resources, postgres, clickho
     seed(postgres)
     assert sync(resources, instance).ok
     for spec in DIMS:
-        metadata = latest_metadata(instance, spec.key)
+        metadata = latest_metadata(instance, table_key(spec.table))
         (source_rows,), = pg_execute(postgres, f"SELECT count(*) FROM {spec.source}")
         assert metadata["dagster/row_count"].value == source_rows > 0, spec.table
         names = [c.name for c in metadata["dagster/column_schema"].schema.columns]
@@ -114,7 +125,7 @@ def test_each_day_of_a_one_run_load_shows_its_own_rows_and_fingerprint(resources
             expected = postgres_day_fingerprints(conn, spec.source, first, last + timedelta(days=1))
         counts = []
         for day in days:
-            metadata = latest_metadata(instance, spec.key, day.isoformat())
+            metadata = latest_metadata(instance, table_key(spec.table), day.isoformat())
             rows = pg_day_count(postgres, spec.source, day)
             assert metadata["dagster/row_count"].value == rows, (spec.table, day)
             assert metadata["dagster/partition_row_count"].value == rows, (spec.table, day)
@@ -133,7 +144,7 @@ def test_each_day_of_a_one_run_load_shows_its_own_rows_and_fingerprint(resources
 
     # the run's check: its sums are text (their scope is this run's days), never a plotted number
     (evaluation,) = [e for e in result.get_asset_check_evaluations()
-                     if e.asset_key == FACTS[0].key and e.check_name == ROW_COUNTS_MATCH_POSTGRES]
+                     if e.asset_key == table_key(FACTS[0].table) and e.check_name == ROW_COUNTS_MATCH_POSTGRES]
     total = sum(pg_day_count(postgres, "impressions", day) for day in days)
     assert evaluation.metadata["rows_in_scope"].value == f"{total:,} in Postgres, {total:,} in ClickHouse"
     assert evaluation.metadata["scope"].value == f"this run's days: {first} .. {last} (3)"
@@ -167,7 +178,7 @@ def test_sync_runs_are_named_jobs_tagged_with_trigger_and_days(resources, postgr
         first.isoformat(), last.isoformat())
     # the one-run load still gives every day its own materialization
     materialized = {r.partition_key for r in instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=FACTS[0].key), limit=100).records}
+        AssetRecordsFilter(asset_key=table_key(FACTS[0].table)), limit=100).records}
     assert materialized == {d.isoformat() for d in days_between(first, last)}
 
 
@@ -220,7 +231,7 @@ def test_a_source_above_the_exact_count_shows_the_statistics_live_rows(resources
                                                                         monkeypatch):
     """A table the statistics put above ``EXACT_COUNT_ROWS`` is not scanned to be counted: its
     row count is the statistics' live rows (exact deltas of committed writes), said as such."""
-    from adtech_assets import source_stats
+    from adtech_assets.engine import source_stats
 
     seed(postgres)
     assert sync(resources, instance).ok

@@ -22,10 +22,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from adtech_assets.assets.kpis import KPI_VIEWS
-from adtech_assets.migrations import available_migrations
+from adtech_assets.catalog import KPI_VIEWS
+from adtech_assets.db.sql_files import CLICKHOUSE_DIR, SEEDS_DIR, postgres_migrations
 from adtech_assets.settings import PROJECT_ROOT
-from adtech_assets.sql_files import CLICKHOUSE_DIR, SEEDS_DIR
 
 from .conftest import fresh_database
 
@@ -127,7 +126,7 @@ def test_the_installed_wheel_migrates_seeds_and_syncs_from_outside_the_repo(inst
 
         # The installed package is the one that runs, and it reads its SQL from itself.
         probe = _run([installed.python, "-c", (
-            "import json, sys, sysconfig, adtech_assets, adtech_assets.settings as s, adtech_assets.sql_files as q\n"
+            "import json, sys, sysconfig, adtech_assets, adtech_assets.settings as s, adtech_assets.db.sql_files as q\n"
             "print(json.dumps({'file': adtech_assets.__file__, 'purelib': sysconfig.get_paths()['purelib'],\n"
             "  'sql': [str(q.CLICKHOUSE_DIR), str(q.SEEDS_DIR)], 'source_checkout': s.SOURCE_CHECKOUT,\n"
             "  'data_dir': str(s.data_dir()), 'sys_path': sys.path}))")], cwd=cwd, env=env)
@@ -141,11 +140,11 @@ def test_the_installed_wheel_migrates_seeds_and_syncs_from_outside_the_repo(inst
         assert not [p for p in found["sys_path"] if p and Path(p).resolve().is_relative_to(PROJECT_ROOT)]
 
         migrated = _run([installed.adtech, "migrate"], cwd=cwd, env=env)
-        for migration in available_migrations():
+        for migration in postgres_migrations():
             assert f"V{migration.version}__{migration.name}" in migrated.stdout, migrated.stdout
         with psycopg.connect(pg_url) as conn:
             versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
-        assert versions == [m.version for m in available_migrations()]
+        assert versions == [m.version for m in postgres_migrations()]
 
         _run([installed.adtech, "seed", "batch", "--impressions", "2000", "--days", "3"], cwd=cwd, env=env)
         synced = _run([installed.adtech, "sync"], cwd=cwd, env=env)

@@ -51,10 +51,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from load_benchmark import default_pg_url, ensure_data, ensure_database
 
-from load_benchmark import DEFAULT_PG, ensure_data, ensure_database
-
-DEFAULT_BENCH_PG = os.environ.get("ADTECH_BENCH_PG_URL", DEFAULT_PG)
+DEFAULT_BENCH_PG = os.environ.get("ADTECH_BENCH_PG_URL", default_pg_url(10_000_000))
 # The benchmark's settings are its own: the partitions start, data dir and URLs of the caller's
 # environment would make the in-process figures and the `adtech sync` subprocesses disagree.
 for _name in [n for n in os.environ if n.startswith("ADTECH_")]:
@@ -119,11 +118,16 @@ def timed(fn: Callable[[], object], runs: int) -> tuple[list[float], list[object
 # -- 1. and 2.: Postgres ---------------------------------------------------------------------
 
 def bench_postgres(pg_url: str, runs_s: int, runs_ms: int, out: Results) -> None:
-    from adtech_assets.change_detection import advance, changed_days_since, low_water_id, take_snapshot
-    from adtech_assets.fingerprints import postgres_day_fingerprints
-    from adtech_assets.days import partition_window
-    from adtech_assets.write_counters import read_counters
-    from adtech_assets.resources import PostgresResource
+    from adtech_assets.defs.resources import PostgresResource
+    from adtech_assets.engine.days import partition_window
+    from adtech_assets.engine.fingerprints import postgres_day_fingerprints
+    from adtech_assets.engine.snapshots import (
+        advance,
+        changed_days_since,
+        low_water_id,
+        take_snapshot,
+    )
+    from adtech_assets.engine.write_counters import read_counters
 
     pg = PostgresResource(url=pg_url)
     start, end = partition_window()
@@ -198,8 +202,8 @@ def bench_postgres(pg_url: str, runs_s: int, runs_ms: int, out: Results) -> None
 def initial_sync(pg_url: str, ch_dir: Path, out: Results) -> bool:
     from dagster import DagsterInstance
 
-    from adtech_assets.resources import ClickHouseResource, PostgresResource
-    from adtech_assets.sync import run_sync
+    from adtech_assets.cli.sync.runs import run_sync
+    from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
 
     progress(f"first full sync in process into {ch_dir} ...")
     started = time.monotonic()
@@ -215,11 +219,11 @@ def initial_sync(pg_url: str, ch_dir: Path, out: Results) -> bool:
 
 def clickhouse_state(ch_dir: Path) -> dict:
     """What ClickHouse says about the loads and the planner's cursor (outside every timed region)."""
-    from adtech_assets.change_detection import low_water_id
-    from adtech_assets.planner import PlannerCursor
-    from adtech_assets.tables import DAILY_TABLES
-    from adtech_assets.resources import ClickHouseResource
-    from adtech_assets.state import pending_days, read_cursor
+    from adtech_assets.catalog import DAILY_TABLES
+    from adtech_assets.defs.resources import ClickHouseResource
+    from adtech_assets.engine.ledger import pending_days, read_cursor
+    from adtech_assets.engine.planner import PlannerCursor
+    from adtech_assets.engine.snapshots import low_water_id
 
     with ClickHouseResource(url=f"chdb://{ch_dir}").session() as ch:
         q = ch.client.query
@@ -233,7 +237,7 @@ def clickhouse_state(ch_dir: Path) -> dict:
 
 
 def rewritten_since(ch_dir: Path, written) -> int:
-    from adtech_assets.resources import ClickHouseResource
+    from adtech_assets.defs.resources import ClickHouseResource
 
     with ClickHouseResource(url=f"chdb://{ch_dir}").session() as ch:
         return ch.client.query("SELECT count() FROM analytics.load_manifest FINAL WHERE written_at > {w:DateTime64(6, 'UTC')}",
@@ -241,12 +245,15 @@ def rewritten_since(ch_dir: Path, written) -> int:
 
 
 def bench_clickhouse(ch_dir: Path, runs_s: int, runs_ms: int, out: Results) -> None:
-    from adtech_assets.days import partition_window
-    from adtech_assets.fingerprints import clickhouse_day_fingerprints, rollup_day_fingerprints
-    from adtech_assets.planner import clickhouse_drift
-    from adtech_assets.resources import ClickHouseResource
-    from adtech_assets.state import parts_signatures, read_manifest
-    from adtech_assets.tables import DAILY_TABLES, FACTS, ROLLUP_TABLE
+    from adtech_assets.catalog import DAILY_TABLES, FACTS, ROLLUP_TABLE
+    from adtech_assets.defs.resources import ClickHouseResource
+    from adtech_assets.engine.days import partition_window
+    from adtech_assets.engine.fingerprints import (
+        clickhouse_day_fingerprints,
+        rollup_day_fingerprints,
+    )
+    from adtech_assets.engine.ledger import parts_signatures, read_manifest
+    from adtech_assets.engine.planner import clickhouse_drift
 
     start, end = partition_window()
     print("\n3. ClickHouse drift scan on the loaded embedded ClickHouse, milliseconds")
@@ -470,7 +477,7 @@ def bench_processes(pg_url: str, ch_dir: Path, tmp: Path, out: Results) -> dict:
     print(f"   planner cursor after the first sync: {state['cursor']}")
     env = child_env(pg_url, ch_dir, tmp / "dagster-home", tmp / "pycache-now", bytecode=True)
     progress("process start and imports of `adtech sync`: 1 warm-up + 5 runs ...")
-    imports = [run_process([str(REPO / ".venv/bin/python"), "-c", "import adtech_assets.cli, adtech_assets.sync"],
+    imports = [run_process([str(REPO / ".venv/bin/python"), "-c", "import adtech_assets.cli.main, adtech_assets.cli.sync.runs"],
                            REPO, env) for _ in range(6)][1:]
     out.add(Figure("floor: python start + the imports of `adtech sync`", [r.wall for r in imports], "s",
                    f"cpu {statistics.median(r.cpu for r in imports):.2f} s"))

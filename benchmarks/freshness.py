@@ -39,8 +39,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from adtech_assets.cli import dagster_home  # noqa: E402
-from adtech_assets.resources import ClickHouseResource, PostgresResource  # noqa: E402
+from adtech_assets.cli.home import dagster_home  # noqa: E402
+from adtech_assets.defs.resources import ClickHouseResource, PostgresResource  # noqa: E402
 from adtech_assets.settings import CLICKHOUSE_URL, PG_URL, sync_interval_seconds  # noqa: E402
 
 DG = PROJECT_ROOT / ".venv" / "bin" / "dg"

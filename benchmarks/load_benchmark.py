@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from adtech_assets.cli import instance_yaml
+from adtech_assets.cli.home import instance_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = PROJECT_ROOT / "benchmarks"
@@ -65,9 +65,9 @@ def ensure_database(url: str) -> None:
 
 
 def ensure_data(url: str, impressions: int) -> None:
-    from adtech_assets import sample_data as sd
-    from adtech_assets.migrations import migrate
-    from adtech_assets.resources import PostgresResource
+    from adtech_assets.db.migrations import migrate
+    from adtech_assets.db.postgres import sample_data as sd
+    from adtech_assets.defs.resources import PostgresResource
 
     pg = PostgresResource(url=url)
     migrate(pg)
@@ -98,10 +98,10 @@ def child_load(args: argparse.Namespace) -> dict:
     """One run of fact_impressions over [first, last] through Dagster, on an on-disk instance."""
     from dagster import AssetSelection, DagsterInstance, materialize
 
-    import adtech_assets.assets.facts as facts
-    from adtech_assets.definitions import ALL_ASSETS, ALL_CHECKS
-    from adtech_assets.partitions import partition_range_tags
-    from adtech_assets.resources import ClickHouseResource, PostgresResource
+    import adtech_assets.defs.assets.facts as facts
+    from adtech_assets.defs.keys import partition_range_tags
+    from adtech_assets.defs.location import ALL_ASSETS, ALL_CHECKS
+    from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
 
     data_seconds = []
     original = facts.load_fact_days
@@ -132,8 +132,8 @@ def child_load(args: argparse.Namespace) -> dict:
 def child_postgresql_function(args: argparse.Namespace) -> dict:
     """ClickHouse pulling the same days itself, into a copy of fact_impressions in the same
     engine; then both copies' fingerprints compared day by day."""
-    from adtech_assets.fingerprints import clickhouse_day_fingerprints
-    from adtech_assets.resources import ClickHouseResource
+    from adtech_assets.defs.resources import ClickHouseResource
+    from adtech_assets.engine.fingerprints import clickhouse_day_fingerprints
 
     pg = urlsplit(args.pg_url)
     first, end = date.fromisoformat(args.first), date.fromisoformat(args.last) + timedelta(days=1)
@@ -142,10 +142,11 @@ def child_postgresql_function(args: argparse.Namespace) -> dict:
         ch.command("ops/drop_table", table=copy)
         ch.command("ops/create_staging", staging=copy, target="fact_impressions")
         started = time.monotonic()
-        ch.command("bench/pull_with_postgresql_function", table=copy,
-                   host_port=f"{pg.hostname}:{pg.port or 5432}", database=pg.path.lstrip("/"),
-                   user=pg.username or "postgres", password=pg.password or "",
-                   start=datetime.combine(first, datetime.min.time()), end=datetime.combine(end, datetime.min.time()))
+        pull = (Path(__file__).parent / "sql" / "pull_with_postgresql_function.sql").read_text()
+        ch.client.command(pull.replace("{table:Identifier}", copy), parameters={
+            "host_port": f"{pg.hostname}:{pg.port or 5432}", "database": pg.path.lstrip("/"),
+            "user": pg.username or "postgres", "password": pg.password or "",
+            "start": datetime.combine(first, datetime.min.time()), "end": datetime.combine(end, datetime.min.time())})
         seconds = time.monotonic() - started
         theirs = clickhouse_day_fingerprints(ch, copy, "impression_id", first, end)
         ours = clickhouse_day_fingerprints(ch, "fact_impressions", "impression_id", first, end)
@@ -175,7 +176,7 @@ def timed_command(argv: list[str], env: dict, check: bool = True) -> tuple[float
 
 
 def kpi_latency(ch_path: Path) -> float:
-    from adtech_assets.resources import ClickHouseResource
+    from adtech_assets.defs.resources import ClickHouseResource
 
     samples = []
     with ClickHouseResource(url=f"chdb://{ch_path}").session() as ch:
@@ -188,8 +189,8 @@ def kpi_latency(ch_path: Path) -> float:
 
 def add_impressions(pg_url: str, count: int, day: date | None = None) -> int:
     """``count`` new impressions on ``day`` (default: today, up to now); returns the day's rows."""
-    from adtech_assets import sample_data as sd
-    from adtech_assets.resources import PostgresResource
+    from adtech_assets.db.postgres import sample_data as sd
+    from adtech_assets.defs.resources import PostgresResource
 
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     midnight = datetime.combine(day or now.date(), datetime.min.time())
@@ -265,9 +266,9 @@ def main() -> None:
 
         # what a process costs before it does anything: the modules of a pass with nothing to do,
         # and those of a pass that runs (Dagster's)
-        startup = min(timed_command([sys.executable, "-c", "import adtech_assets.cli, adtech_assets.pass_plan"],
+        startup = min(timed_command([sys.executable, "-c", "import adtech_assets.cli.main, adtech_assets.cli.sync.plan"],
                                     env)[0] for _ in range(3))
-        startup_dagster = min(timed_command([sys.executable, "-c", "import adtech_assets.cli, adtech_assets.sync"],
+        startup_dagster = min(timed_command([sys.executable, "-c", "import adtech_assets.cli.main, adtech_assets.cli.sync.runs"],
                                             env)[0] for _ in range(3))
         noop = []
         for _ in range(5):

@@ -22,11 +22,13 @@ from datetime import timedelta
 
 import psycopg
 
-from adtech_assets.assets import facts
-from adtech_assets.fingerprints import Fingerprint, clickhouse_day_fingerprints
-from adtech_assets.days import day_window, days_between
-from adtech_assets.resources import ClickHouseResource, PostgresResource
-from adtech_assets.state import clickhouse_now, record_loads
+from adtech_assets.db.clickhouse.schema import ensure_schema
+from adtech_assets.db.postgres.fact_window import day_window
+from adtech_assets.defs.assets import facts
+from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
+from adtech_assets.engine.days import days_between
+from adtech_assets.engine.fingerprints import Fingerprint, clickhouse_day_fingerprints
+from adtech_assets.engine.ledger import clickhouse_now, record_loads
 
 
 def cpu_seconds() -> float:
@@ -71,7 +73,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="adtech-stages-") as tmp:
         with ClickHouseResource(url=f"chdb://{tmp}/clickhouse").session() as ch:
-            ch.ensure_schema()
+            ensure_schema(ch)
             with ch.staging_table(spec.table) as arrow_staging:
                 stage("insert_arrow per batch (a server's path)", lambda: [ch.insert_arrow(arrow_staging, b) for b in batches])
 

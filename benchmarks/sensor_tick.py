@@ -15,9 +15,9 @@ import psycopg
 from dagster import DagsterInstance, build_sensor_context
 
 from adtech_assets.definitions import defs
-from adtech_assets.resources import ClickHouseResource, PostgresResource
+from adtech_assets.defs.automation import postgres_changes
+from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
 from adtech_assets.settings import CLICKHOUSE_URL
-from adtech_assets.sensors import postgres_changes
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 -- Content fingerprint per day of a fact table (or its staging copy) over [start, end): the same
--- columns and integer semantics as adtech_assets/sql/day_fingerprints.sql on the Postgres side.
+-- columns and integer semantics as adtech_assets/db/sql/day_fingerprints.sql on the Postgres side.
 SELECT event_date AS day,
        count() AS rows,
        sum(toInt64({id_column:Identifier})) AS id_sum,

@@ -1,0 +1,82 @@
+"""The Dagster home of the ``adtech`` command: ``$DAGSTER_HOME``, else ``<data dir>/dagster``,
+with the instance settings adtech writes into a new one."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from adtech_assets import settings
+from adtech_assets.errors import AdtechError
+
+EVENT_LOG_MODULE = "adtech_assets.runtime.event_log_storage"
+# Where homes made by releases before the package's layout named it: rewritten on sight, so an
+# older home keeps opening (the UI and the daemon read dagster.yaml as it is).
+_FORMER_EVENT_LOG_MODULE = "module: adtech_assets.event_log_storage\n"
+
+
+def instance_yaml(home: Path) -> str:
+    """What adtech writes into a dagster.yaml it creates (or finds empty): no telemetry (Dagster
+    would otherwise print its notice and welcome banner in the first command of every new home);
+    the daemon's run queue looks every second instead of every 5 (a sensor's run starts sooner:
+    part of the freshness of the KPIs); the SQLite event log that stores a backfill's asset
+    events as one batch, in the folder Dagster's own would use (a path, as Dagster's settings
+    name folders: a home moved elsewhere gets a new dagster.yaml by removing the old one)."""
+    events = json.dumps(str(Path(home).resolve() / "history" / "runs"))  # a quoted YAML scalar
+    return f"""\
+# Dagster instance settings (https://docs.dagster.io/deployment/oss/dagster-yaml)
+telemetry:
+  enabled: false
+run_queue:
+  dequeue_interval_seconds: 1
+# Dagster's SQLite event log, storing a backfill's asset events in one transaction
+# (adtech_assets/runtime/event_log_storage.py); runs and schedules in Dagster's default storage.
+event_log_storage:
+  module: {EVENT_LOG_MODULE}
+  class: BatchingSqliteEventLogStorage
+  config:
+    base_dir: {events}
+"""
+
+
+def dagster_home() -> Path:
+    """``$DAGSTER_HOME``, or ``<data dir>/dagster`` so that runs keep their history anyway.
+    A ``dagster.yaml`` there is kept as it is; a missing or empty one gets ``instance_yaml``.
+    Sets ``DAGSTER_HOME`` for the Dagster instance this process opens."""
+    configured = settings.dagster_home()
+    home = Path(configured or settings.data_dir() / "dagster").resolve()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        instance_settings = home / "dagster.yaml"
+        text = instance_settings.read_text() if instance_settings.exists() else ""
+        if not text.strip():
+            instance_settings.write_text(instance_yaml(home))
+        elif _FORMER_EVENT_LOG_MODULE in text:
+            instance_settings.write_text(text.replace(_FORMER_EVENT_LOG_MODULE, f"module: {EVENT_LOG_MODULE}\n"))
+        (home / ".adtech-instance.lock").touch(exist_ok=True)
+    except OSError as exc:  # PermissionError, NotADirectoryError (a file on the way), read-only, full
+        setting = (f"set {settings.DAGSTER_HOME} to a writable folder" if configured else
+                   f"set {settings.DATA_DIR} (or {settings.DAGSTER_HOME}) to a writable folder")
+        raise AdtechError(f"the Dagster home {home} is not writable ({exc.strerror}): {setting}") from None
+    os.environ[settings.DAGSTER_HOME] = str(home)
+    return home
+
+
+@contextmanager
+def opened_instance(home: Path):
+    """The Dagster instance of ``home``. Its SQLite storage creates its tables on first use, and
+    two processes doing that at once fail: the first use is serialized on a lock file."""
+    from dagster import DagsterInstance
+
+    with open(home / ".adtech-instance.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instance = DagsterInstance.get()
+        try:
+            instance.get_runs(limit=1)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    with instance:
+        yield instance

@@ -1,0 +1,14 @@
+"""Dagster declarations: assets, checks, jobs, sensors, schedules and resources as Dagster config.
+
+We use some of Dagster's beta and preview APIs on purpose (observable source assets, backfill
+policies, pools, ...); each use would print a BetaWarning in every process that loads the code
+location, dozens per start. Silenced here, before any module of this package applies a
+decorator, and only those two categories: deprecations and Dagster's other warnings still show.
+"""
+
+import warnings
+
+from dagster import BetaWarning, PreviewWarning
+
+warnings.filterwarnings("ignore", category=BetaWarning)
+warnings.filterwarnings("ignore", category=PreviewWarning)
