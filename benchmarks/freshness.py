@@ -9,7 +9,7 @@ counters and the fingerprints can see it); ``delete`` deletes one of today's imp
 Without ``--url`` it starts ``dg dev`` (webserver + daemon, sensors running) in the
 background on the current configuration: the embedded engines under ``ADTECH_DATA_DIR`` unless
 ``ADTECH_PG_URL`` / ``ADTECH_CLICKHOUSE_URL`` say otherwise, ``DAGSTER_HOME`` defaulting to
-``<data dir>/dagster`` as for the CLI, and ``ADTECH_SYNC_INTERVAL_SECONDS`` (default 30). It
+``<data dir>/dagster`` as for the CLI, and ``ADTECH_SYNC_INTERVAL_SECONDS`` (default 5). It
 waits until the runs of the first sync are over, then, ``--repeat`` times, at a random moment
 of the sensor interval: inserts one impression created now (UTC) and polls the view once a
 second until today's impressions went up. Nothing else writes meanwhile, so that impression is
