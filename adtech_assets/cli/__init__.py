@@ -1,0 +1,1 @@
+"""The ``adtech`` command, on top of the engine and the Dagster definitions."""

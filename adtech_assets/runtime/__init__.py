@@ -1,0 +1,1 @@
+"""Dagster-instance plumbing: run workers and their liveness, the event log storage, gc tuning."""

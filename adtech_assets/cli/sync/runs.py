@@ -1,4 +1,4 @@
-"""``adtech sync``: one pass that leaves ClickHouse equal to Postgres, executed as Dagster runs.
+"""The Dagster half of ``adtech sync``: the pass that leaves ClickHouse equal to Postgres, as runs.
 
 1. runs of processes that died are marked failed (``runtime.run_liveness``);
 2. the planner finds what differs (drift in ClickHouse, new rows, and, when the write counters

@@ -1,0 +1,1 @@
+"""ClickHouse: the client for both backends (server, chDB), its versioned schema and cluster DDL."""

@@ -1,0 +1,1 @@
+"""The source Postgres: the client, the binary COPY read, the embedded server, sample data."""
