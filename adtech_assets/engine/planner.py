@@ -7,7 +7,9 @@ The sensor, the schedules, the reconciliation sweep and ``adtech sync`` all plan
 2. **drift in ClickHouse**, on every pass and without touching Postgres: every daily table's
    data parts per day are compared with the load manifest; a day whose parts changed since its
    load (a crash mid-swap, tampering, a dropped part, a mutation; not a merge) is fingerprinted in
-   ClickHouse, and differs if its content is no longer what was loaded;
+   ClickHouse, and differs if its content is no longer what was loaded. Days outside the
+   partitions are not judged but removed: loads write only days inside, so ClickHouse must hold
+   no row on another day (rows written there by hand, days loaded before the start moved later);
 3. **new rows in Postgres**, when a table's insert counter moved: the days of rows that the
    previous look's snapshot could not see (``engine.snapshots``, index-bound);
 4. **updates and deletes in Postgres**, when a table's update or delete counter moved, its file
@@ -20,10 +22,13 @@ The sensor, the schedules, the reconciliation sweep and ``adtech sync`` all plan
 6. what was found is marked pending in ClickHouse, per daily table and day, *before* the
    cursor advances; it stays pending until a load of that table that began after the mark has
    been recorded, so a run that fails or dies leaves it to the next pass, whoever makes it. A
-   fact day's rollup day is marked with it.
+   fact day's rollup day is marked with it. A day ClickHouse's ``Date`` cannot hold (before
+   1970, after 2149-06-06) is never marked: no partition can ever load it.
 
 The plan is the pending days inside the partitions with the tables each must reload (days
-outside stay pending until the partitions reach them) and whether the dims differ.
+outside stay pending while Postgres has rows on them, until the partitions reach them), the
+source rows outside the partitions (counted when the planner looks at a table, or the window
+moves), and whether the dims differ.
 """
 
 from __future__ import annotations
@@ -31,14 +36,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import psycopg
 
 from adtech_assets.catalog import DAILY_TABLES, DIMS, FACTS, ROLLUP_TABLE
 from adtech_assets.db.clickhouse.client import ClickHouseSession
-from adtech_assets.db.postgres.client import Postgres
-from adtech_assets.engine.days import day_ranges, days_between, partition_window
+from adtech_assets.db.postgres.client import Postgres, table_query
+from adtech_assets.engine.days import (
+    clickhouse_holds,
+    day_ranges,
+    days_between,
+    partition_window,
+)
 from adtech_assets.engine.dim_diff import dimension_changes
 from adtech_assets.engine.fingerprints import (
     FACT_COLUMNS,
@@ -51,6 +61,7 @@ from adtech_assets.engine.fingerprints import (
 from adtech_assets.engine.ledger import (
     Found,
     Manifest,
+    Pending,
     clickhouse_now,
     drop_stale_staging,
     mark_pending,
@@ -77,6 +88,10 @@ EVERY_DAY = (date(1, 1, 1), date(9999, 12, 31))
 # Dagster's own work than reloading this many rows (docs/benchmarks.md).
 MERGE_ROWS = 500_000
 
+Window = tuple[date, date]  # [first day, last day + 1) of the partitions
+# Per fact table fingerprinted in Postgres this pass: the first day covered and the days with rows.
+Covered = dict[str, tuple[date, set[date]]]
+
 
 @dataclass
 class PlannerCursor:
@@ -86,10 +101,15 @@ class PlannerCursor:
     counters: Counters = field(default_factory=dict)  # at the last look
     fingerprinted: Counters = field(default_factory=dict)  # at the last Postgres fingerprint pass
     partitions_start: str | None = None  # of the last Postgres fingerprint pass
+    # per source, its rows [without created_at, before the window, after it] at the last count,
+    # and the window counted against (a count is a scan of those rows: made when a pass looks)
+    outside: dict[str, list[int]] = field(default_factory=dict)
+    outside_window: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps({"changes": self.changes.to_dict(), "counters": self.counters,
-                           "fingerprinted": self.fingerprinted, "partitions_start": self.partitions_start},
+                           "fingerprinted": self.fingerprinted, "partitions_start": self.partitions_start,
+                           "outside": self.outside, "outside_window": self.outside_window},
                           sort_keys=True)
 
     @classmethod
@@ -100,7 +120,7 @@ class PlannerCursor:
         if "changes" not in raw:  # a cursor of an older release: start over with a full pass
             return cls()
         return cls(ChangeCursor.from_dict(raw["changes"]), raw["counters"], raw["fingerprinted"],
-                   raw["partitions_start"])
+                   raw["partitions_start"], raw.get("outside", {}), raw.get("outside_window", []))
 
 
 @dataclass
@@ -115,6 +135,9 @@ class PassPlan:
     fingerprint_owed: bool  # a fingerprint pass is due but was not allowed (rate limit)
     counters: Counters = field(default_factory=dict)
     totals_repaired: bool = False  # agg_campaign_totals differed from the rollup: rebuilt
+    # per source: rows (without created_at, before the first day, after the last) no partition holds
+    rows_outside: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    removed_outside: list[tuple[str, date]] = field(default_factory=list)  # ClickHouse days dropped
     loaded_rows: dict[tuple[str, date], int] = field(default_factory=dict)  # the pending days' rows, as loaded
 
     @property
@@ -173,11 +196,34 @@ def _stale_rollups(manifest: Manifest, busy_days: set[date]) -> Found:
     return found
 
 
-def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[date] = frozenset()) -> Found:
+def _inside(day: date, window: Window) -> bool:
+    return window[0] <= day < window[1]
+
+
+def remove_days_outside(ch: ClickHouseSession, signatures: dict[tuple[str, date], int],
+                        window: Window) -> list[tuple[str, date]]:
+    """Drop each daily table's partitions on days outside ``window`` (rows written there by hand,
+    days loaded before the partitions' start moved later): no load writes them, so they are
+    rows the checks never judge and the all-time KPIs would count. Their manifest entries stay:
+    a day the window reaches again is then found missing and reloaded."""
+    outside = sorted(key for key in signatures if not _inside(key[1], window))
+    for table, day in outside:
+        ch.command("ops/drop_partition", table=table, day=day)
+    return outside
+
+
+def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[date] = frozenset(),
+                     window: Window | None = None,
+                     signatures: dict[tuple[str, date], int] | None = None) -> Found:
     """Days whose ClickHouse content is not what the manifest says was loaded, and rollup days
     older than their facts. Days whose parts changed but whose content did not (a mutation
-    that changed nothing, a manifest of another version) get their new parts recorded."""
-    signatures = parts_signatures(ch, DAILY_TABLES)
+    that changed nothing, a manifest of another version) get their new parts recorded.
+    With ``window``, only its days are judged (the planner removes the others);
+    ``signatures``: the parts signatures if the caller has just read them."""
+    signatures = parts_signatures(ch, DAILY_TABLES) if signatures is None else signatures
+    if window is not None:
+        signatures = {key: value for key, value in signatures.items() if _inside(key[1], window)}
+        manifest = {key: entry for key, entry in manifest.items() if _inside(key[1], window)}
     found = _stale_rollups(manifest, busy_days)
     suspects: dict[str, set[date]] = {}
     for (table, day), signature in signatures.items():
@@ -212,10 +258,9 @@ def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[d
 
 
 def _postgres_differences(
-    conn: psycopg.Connection, source: str, table: str, manifest: Manifest, start: date, end: date
+    current: dict[date, Fingerprint], source: str, table: str, manifest: Manifest, start: date, end: date
 ) -> dict[date, str]:
-    """Days in [start, end) whose Postgres fingerprint differs from what was loaded."""
-    current = postgres_day_fingerprints(conn, source, start, end)
+    """Days in [start, end) whose Postgres fingerprint (``current``) differs from what was loaded."""
     loaded = {day for (name, day) in manifest if name == table and start <= day < end}
     found = {}
     for day in sorted(set(current) | loaded):
@@ -226,6 +271,74 @@ def _postgres_differences(
         elif fingerprint.text != entry.fingerprint:
             found[day] = f"{source} {day}: changed in Postgres ({entry.rows} rows loaded, {fingerprint.rows} now)"
     return found
+
+
+def _known_empty(covered: Covered, table: str, day: date) -> bool:
+    """Whether this pass's Postgres fingerprints show no source row of fact ``table`` on ``day``."""
+    if table not in covered:
+        return False
+    first, days_with_rows = covered[table]
+    return day >= first and day not in days_with_rows
+
+
+def _markable(found: Found, covered: Covered, window: Window) -> Found:
+    """What may be marked pending: never a day ClickHouse's ``Date`` cannot hold (it would store
+    1969-07-20 as 1970-01-01, and no partition can load it), nor a day outside the window that
+    no source row is on (a mark there would never resolve); a rollup day outside the window only
+    with a fact day."""
+    kept = {key: reason for key, reason in found.items() if clickhouse_holds(key[1])
+            and (_inside(key[1], window) or not _known_empty(covered, key[0], key[1]))}
+    fact_days = {day for table, day in kept if table != ROLLUP_TABLE}
+    return {(table, day): reason for (table, day), reason in kept.items()
+            if table != ROLLUP_TABLE or _inside(day, window) or day in fact_days}
+
+
+def _resolve_outside(ch: ClickHouseSession, pending: dict[date, Pending], covered: Covered, window: Window,
+                     at: datetime) -> dict[date, Pending]:
+    """Resolve pending days outside the window that no source row is on any more (deleted, moved
+    inside; or marked by an older version): each such table gets an empty load recorded as of
+    ``at`` (taken before this pass read Postgres, so a mark made after a later insert stays). A
+    rollup day outside the window is resolved with the last of its fact days. Returns what
+    stays pending."""
+    resolved: dict[str, list[date]] = {}
+    kept: dict[date, Pending] = {}
+    for day, mark in pending.items():
+        if _inside(day, window):
+            kept[day] = mark
+            continue
+        facts = [t for t in mark.tables if t != ROLLUP_TABLE and not _known_empty(covered, t, day)]
+        for table in mark.tables:
+            if table not in facts and (table != ROLLUP_TABLE or not facts):
+                resolved.setdefault(table, []).append(day)
+        tables = tuple(t for t in mark.tables if t not in resolved or day not in resolved[t])
+        if tables:
+            kept[day] = Pending(mark.reason, mark.since, tables)
+    for table, days in resolved.items():
+        width = len(ROLLUP_COLUMNS if table == ROLLUP_TABLE else FACT_COLUMNS)
+        record_loads(ch, table, dict.fromkeys(days, Fingerprint.empty(width)), at, signatures={})
+    return kept
+
+
+def _rows_outside(postgres: Postgres, sources: list[str], window: Window) -> dict[str, list[int]]:
+    """Per source: rows without created_at, before the window, after it (index-bound: the
+    created_at index; as many rows as lie outside)."""
+    bounds = {"start": datetime.combine(window[0], time()), "end": datetime.combine(window[1], time())}
+    with postgres.connect() as conn:
+        return {source: [int(n) for n in conn.execute(table_query("events_outside_partitions", source),
+                                                       bounds).fetchone()]
+                for source in sources}
+
+
+def _count_rows_outside(postgres: Postgres, cursor: PlannerCursor, looked: list[str], window: Window) -> None:
+    """Count the rows outside the partitions of the sources this pass looked at (their rows
+    changed), or of every source when the window moved: the note of every pass reflects the
+    rows as they are, and a pass that reads only counters reads no rows."""
+    bounds = [window[0].isoformat(), window[1].isoformat()]
+    sources = [spec.source for spec in FACTS if spec.source in looked or spec.source not in cursor.outside
+               or cursor.outside_window != bounds]
+    if sources:
+        cursor.outside.update(_rows_outside(postgres, sources, window))
+        cursor.outside_window = bounds
 
 
 def _needs_fingerprint(cursor: PlannerCursor, counters: Counters, source: str, start: date) -> bool:
@@ -258,10 +371,15 @@ def plan_pass(
     counters = counters if counters is not None else read_counters(postgres)
     manifest = read_manifest(ch)
     start, end = partition_window()
-    found = clickhouse_drift(ch, manifest, busy_days)
+    looked_at = clickhouse_now(ch)  # before Postgres is read: what a resolution of this pass may cover
+    signatures = parts_signatures(ch, DAILY_TABLES)
+    removed = remove_days_outside(ch, signatures, (start, end))
+    found = clickhouse_drift(ch, manifest, busy_days, (start, end), signatures)
     manifest = read_manifest(ch)  # with what the drift scan re-recorded (merged parts, versions)
 
     fingerprinted, owed = False, False
+    covered: Covered = {}
+    looked: list[str] = []
     for spec in FACTS:
         source, table_cursor = spec.source, cursor.changes.tables.get(spec.source)
         now = counters.get(source, [0, 0, 0, 0])
@@ -271,6 +389,7 @@ def plan_pass(
         inserted = table_cursor is not None and (not now[0] or cursor.counters.get(source, [None])[0] != now[0])
         if not due and not inserted:
             continue
+        looked.append(source)
         with postgres.connect() as conn:
             if table_cursor is None:
                 # a first look also takes a checkpoint just before its own, so that the next look
@@ -285,7 +404,9 @@ def plan_pass(
                         _add(found, spec.table, day, f"{source} {day}: new rows")
                 if due:
                     first = EVERY_DAY[0] if not lookback_days else end - timedelta(days=lookback_days)
-                    differences = _postgres_differences(conn, source, spec.table, manifest, first, EVERY_DAY[1])
+                    current = postgres_day_fingerprints(conn, source, first, EVERY_DAY[1])
+                    covered[spec.table] = (first, {day for day, fingerprint in current.items() if fingerprint.rows})
+                    differences = _postgres_differences(current, source, spec.table, manifest, first, EVERY_DAY[1])
                     for day, reason in differences.items():
                         _add(found, spec.table, day, reason)
         previous = table_cursor if table_cursor is not None else table_cursor_before
@@ -296,13 +417,15 @@ def plan_pass(
     cursor.counters = counters
     if fingerprinted and not owed:
         cursor.partitions_start = start.isoformat()
+    _count_rows_outside(postgres, cursor, looked, (start, end))
 
     dims_changed = [spec.table for spec in DIMS if not dimension_changes(spec, postgres, ch).empty]
+    found = _markable(found, covered, (start, end))
     if found:
         mark_pending(ch, found, clickhouse_now(ch))  # before the cursor moves past what was found
     if cursor.to_json() != before:
         write_cursor(ch, cursor.to_json())
-    pending = pending_days(ch, DAILY_TABLES)
+    pending = _resolve_outside(ch, pending_days(ch, DAILY_TABLES), covered, (start, end), looked_at)
     inside = sorted(d for d in pending if start <= d < end)
     # a rollup day this pass rebuilds rebuilds the totals too; otherwise they must equal it now
     rollup_due = any(ROLLUP_TABLE in pending[day].tables for day in inside)
@@ -318,5 +441,7 @@ def plan_pass(
         fingerprint_owed=owed,
         counters=counters,
         totals_repaired=totals_repaired,
+        rows_outside={source: tuple(counts) for source, counts in cursor.outside.items()},
+        removed_outside=removed,
         loaded_rows={key: entry.rows for key, entry in manifest.items() if key[1] in pending},
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping, Sequence
 
 from adtech_assets.cli.home import dagster_home, opened_instance
 from adtech_assets.cli.output import say
@@ -21,8 +22,24 @@ from adtech_assets.runtime.gc_tuning import freeze_imports
 from adtech_assets.settings import partitions_start
 
 
-def print_report(report: SyncReport) -> int:
-    """What the pass did, failed checks and steps on stderr; the exit code (1: not equal)."""
+def outside_note(rows_outside: Mapping[str, Sequence[int]]) -> str | None:
+    """One line on the source rows no partition holds, as they are now (the planner's count:
+    it goes once they are deleted or moved inside); None when there are none."""
+    total = sum(sum(counts) for counts in rows_outside.values())
+    if not total:
+        return None
+    labels = ("without created_at", "before ADTECH_PARTITIONS_START", "after today (UTC)")
+    per_source = "; ".join(
+        f"{source}: " + ", ".join(f"{n} {label}" for n, label in zip(counts, labels, strict=True) if n)
+        for source, counts in sorted(rows_outside.items()) if sum(counts))
+    return (f"note: {total} source row(s) fall outside the partitions, so ClickHouse and the KPIs leave them "
+            f"out ({per_source}): fix their created_at, or set ADTECH_PARTITIONS_START earlier for older "
+            f"rows (future days load once today reaches them); see check no_rows_outside_partitions")
+
+
+def print_report(report: SyncReport, rows_outside: Mapping[str, Sequence[int]] | None = None) -> int:
+    """What the pass did, failed checks and steps on stderr; the exit code (1: not equal).
+    ``rows_outside``: the plan's count of source rows no partition holds, said once."""
     for label, checks in (("CHECK FAILED", report.failed_checks), ("CHECK WARNING", report.warnings)):
         for check in checks:
             counts = {k: v for k, v in check.metadata.items() if k.startswith(
@@ -30,10 +47,8 @@ def print_report(report: SyncReport) -> int:
             print(f"{label} {check.asset} {check.check}: {counts}", file=sys.stderr)
     for error in report.errors:
         print(f"STEP FAILED {error}", file=sys.stderr)
-    if report.days_outside_partitions:
-        print(f"note: {len(report.days_outside_partitions)} pending day(s) fall outside the partitions "
-              f"(ADTECH_PARTITIONS_START / future): they load once the partitions hold them; "
-              f"see check no_rows_outside_partitions", file=sys.stderr)
+    if note := outside_note(rows_outside or {}):
+        print(note, file=sys.stderr)
     passed = sum(c.passed for c in report.checks)
     if not report.run_ids and report.ok:
         say("sync: ClickHouse equals Postgres; nothing to load (0 Dagster runs)")
@@ -60,7 +75,7 @@ def sync(args: argparse.Namespace) -> int:
             if not due:
                 quiet = planned()
                 if not plan_needs_dagster(quiet, home):
-                    return print_report(idle_report(quiet.plan, say))
+                    return print_report(idle_report(quiet.plan, say), quiet.plan.rows_outside)
             from adtech_assets.cli.sync.runs import (
                 run_sync,  # Dagster is imported while the due reads run
             )
@@ -70,6 +85,7 @@ def sync(args: argparse.Namespace) -> int:
 
             with opened_instance(home) as instance:
                 say(f"Dagster instance: {home}")
+                made = planned()
                 report = run_sync(instance, resolved_resources(), say, full=full, trigger=f"adtech {args.command}",
-                                  preflighted=True, planned=planned())
-    return print_report(report)
+                                  preflighted=True, planned=made)
+    return print_report(report, made.plan.rows_outside)

@@ -71,6 +71,10 @@ def plan_needs_dagster(planned: PlannedPass, home: Path) -> bool:
 
 def say_repairs(plan: PassPlan, say: Callable[[str], None]) -> None:
     """What the planner repaired itself."""
+    if plan.removed_outside:
+        days = sorted({day for _, day in plan.removed_outside})
+        say(f"removed ClickHouse rows on {len(days)} day(s) outside the partitions (no load writes them), "
+            f"first {days[0]}: {', '.join(sorted({table for table, _ in plan.removed_outside}))}")
     if plan.totals_repaired:
         say("agg_campaign_totals differed from the rollup's sums: rebuilt")
 
