@@ -169,6 +169,26 @@ def test_the_pipeline_connects_to_the_stack_s_servers_with_least_privilege():
             assert not {"ADTECH_PG_URL", "ADTECH_CLICKHOUSE_URL"} & set(environment(name)), name
 
 
+def test_adtech_query_has_a_read_only_profile_on_the_server_and_the_docs_name_its_user():
+    """The profile the docs give `adtech query`'s user is loaded by the stack's ClickHouse and
+    makes the server read-only (readonly=1, which `adtech query` itself also sets: a client that
+    asked a readonly=1 user for another value would be refused); the user reads analytics only."""
+    from adtech_assets.cli.query import READ_ONLY
+
+    path = DEPLOY / "clickhouse" / "users.d" / "adtech_query.xml"
+    mounts = {volume.split(":")[0]: volume.split(":")[1] for volume in services()["clickhouse"]["volumes"]}
+    assert mounts.get(f"./{path.relative_to(PROJECT_ROOT)}") == f"/etc/clickhouse-server/users.d/{path.name}"
+    profiles = ElementTree.parse(path).getroot().find("profiles")
+    [profile] = list(profiles)
+    settings = {element.tag: element.text for element in profile}
+    assert settings["readonly"] == str(READ_ONLY["readonly"]) == "1"
+    assert settings["output_format_arrow_string_as_string"] == "1"  # strings, not bytes, unasked
+    docs = " ".join(DOCS.read_text().split())
+    assert "`adtech query` should log in as `adtech_query`" in docs
+    assert f"SETTINGS PROFILE '{profile.tag}'; GRANT SELECT ON analytics.* TO adtech_query;" in docs
+    assert "GRANT" not in path.read_text().replace("GRANT SELECT ON analytics.* TO adtech_query", "")
+
+
 def test_adtech_commands_get_the_source_owner():
     example = env_example()
     commands = [name for name, service in services().items() if runs(service, "adtech")]

@@ -42,33 +42,43 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
+    import psycopg
+
     from adtech_assets.db.postgres import sample_data as sd
+    from adtech_assets.db.postgres.client import privilege_error
 
     pg = _resources()["postgres"]
     window = sd.SeedWindow.last_days(args.days)
+    # the window, as the rows get it: --days back from now, so N days touch N + 1 UTC dates
+    spread = (f"spread over the last {args.days} day(s), {window.start:%Y-%m-%d %H:%M} .. "
+              f"{window.end:%Y-%m-%d %H:%M} UTC ({(window.end.date() - window.start.date()).days + 1} "
+              "dates; --days N sets it)")
     seed = args.seed
     started = time.monotonic()
-    if args.verb == "batch" and args.if_empty and any(n for t, n, *_ in sd.stats(pg) if t == "impressions"):
-        say("the source already holds impressions: nothing seeded (--if-empty)")
-    elif args.verb == "batch":
-        say(f"seeding {args.advertisers} advertisers, {args.campaigns} campaigns, "
-            f"{args.impressions} impressions over {args.days} day(s) ...")
-        counts = sd.seed_batch(pg, advertisers=args.advertisers, campaigns=args.campaigns,
-                               impressions=args.impressions, ctr=args.ctr, window=window, seed=seed)
-        say(f"inserted {counts} in {time.monotonic() - started:.1f} s")
-    elif args.verb in ("advertisers", "campaigns", "impressions"):
-        count = args.count or getattr(args, args.verb)
-        inserted = getattr(sd, f"seed_{args.verb}")(pg, count, window, seed)
-        say(f"inserted {inserted} {args.verb} in {time.monotonic() - started:.1f} s")
-    elif args.verb == "clicks":
-        inserted = sd.seed_clicks(pg, args.ctr, window, after_id=args.after_id, seed=seed)
-        say(f"inserted {inserted} clicks in {time.monotonic() - started:.1f} s")
-    elif args.verb == "stats":
-        for table, rows, first, last in sd.stats(pg):
-            print(f"{table:<12} {rows:>12,}  {first or '-'}  ..  {last or '-'}")
-    elif args.verb == "reset":
-        sd.reset(pg)
-        say("emptied advertiser, campaign, impressions and clicks")
+    try:
+        if args.verb == "batch" and args.if_empty and any(n for t, n, *_ in sd.stats(pg) if t == "impressions"):
+            say("the source already holds impressions: nothing seeded (--if-empty)")
+        elif args.verb == "batch":
+            say(f"seeding {args.advertisers} advertisers, {args.campaigns} campaigns, "
+                f"{args.impressions} impressions {spread} ...")
+            counts = sd.seed_batch(pg, advertisers=args.advertisers, campaigns=args.campaigns,
+                                   impressions=args.impressions, ctr=args.ctr, window=window, seed=seed)
+            say(f"inserted {counts} in {time.monotonic() - started:.1f} s")
+        elif args.verb in ("advertisers", "campaigns", "impressions"):
+            count = args.count or getattr(args, args.verb)
+            inserted = getattr(sd, f"seed_{args.verb}")(pg, count, window, seed)
+            say(f"inserted {inserted} {args.verb} {spread} in {time.monotonic() - started:.1f} s")
+        elif args.verb == "clicks":
+            inserted = sd.seed_clicks(pg, args.ctr, window, after_id=args.after_id, seed=seed)
+            say(f"inserted {inserted} clicks in {time.monotonic() - started:.1f} s")
+        elif args.verb == "stats":
+            for table, rows, first, last in sd.stats(pg):
+                print(f"{table:<12} {rows:>12,}  {first or '-'}  ..  {last or '-'}")
+        elif args.verb == "reset":
+            sd.reset(pg)
+            say("emptied advertiser, campaign, impressions and clicks")
+    except psycopg.errors.InsufficientPrivilege as exc:  # e.g. the pipeline's read-only role
+        raise privilege_error(pg, exc, f"adtech seed {args.verb}", "writes the source tables") from None
     return 0
 
 
@@ -110,13 +120,24 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from adtech_assets.db.postgres.embedded import stop_embedded_postgres
+    """Stops the embedded server. A process that kept sessions on it (the UI's code server, its
+    daemon, a run) starts it again at its next use: the user is told, not refused."""
+    from adtech_assets.db.postgres.embedded import (
+        other_sessions,
+        stop_embedded_postgres,
+    )
     from adtech_assets.settings import PG_URL, data_dir, pg_url
 
     folder = data_dir()
+    sessions = other_sessions(folder)
     if stop_embedded_postgres(folder):
         say(f"stopped the embedded Postgres in {folder / 'postgres'} (its data stays; the next adtech "
-            "command or the UI starts it again)")
+            "command, or the UI at its next use, starts it again)")
+        if sessions:
+            whose = "another process was" if sessions == 1 else "other processes were"
+            say(f"{sessions} session{'s' if sessions > 1 else ''} of {whose} open (a running UI, daemon or "
+                "run): such a process starts it again at its next use; stop it first (Ctrl-C on `dg dev`) "
+                "to keep Postgres stopped")
     else:
         say(f"no embedded Postgres is running in {folder / 'postgres'}: nothing to stop")
     if pg_url():
@@ -138,12 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--campaigns", type=int, default=200, help="campaigns per batch")
         p.add_argument("--impressions", type=int, default=impressions, help="impressions per batch")
         p.add_argument("--ctr", type=float, default=0.05, help="mean click-through rate, 0..1")
-        p.add_argument("--days", type=int, default=30, help="spread rows over the last N days")
+        p.add_argument("--days", type=int, default=30,
+                       help="spread rows over the last N days, from N days back to now: N + 1 UTC dates "
+                            "(31 with the default 30)")
         p.add_argument("--seed", type=float, default=None, help="random seed in [-1, 1] for repeatable data")
 
     seed = sub.add_parser("seed", help="generate sample data in Postgres (set-based)")
     seed.add_argument("verb", choices=["batch", "advertisers", "campaigns", "impressions", "clicks", "stats", "reset"])
-    seed.add_argument("--count", type=int, default=None, help="rows for advertisers/campaigns/impressions")
+    seed.add_argument("--count", type=int, default=None,
+                      help="rows for advertisers/campaigns/impressions, spread over --days (by default the "
+                           "last 30 days: 31 UTC dates)")
     seed.add_argument("--after-id", type=int, default=0, help="clicks: only for impressions with id above this")
     seed.add_argument("--if-empty", action="store_true", help="batch: only when the source has no impressions yet")
     sample_options(seed, impressions=100_000)

@@ -4,36 +4,67 @@ It goes through the same resource and the same ``session()`` as the pipeline, so
 engine it waits its turn on the data directory's file lock (a running sync or run finishes its
 session first, and a query never makes one fail), and against a server it is one more client.
 
-Guarantees: the statement runs with ``readonly=2`` (reads and session settings only: no DDL, no
-INSERT, no ALTER), so a query can never change what the pipeline maintains; one statement per
-call; a statement ClickHouse rejects is one line naming ClickHouse's reason.
+Guarantees, on the embedded engine and on a server alike: the statement reads tables of the
+databases ``analytics`` (the current one) and ``system`` and nothing else. ClickHouse holds most of
+it: the statement runs with ``readonly=1`` (no write, no DDL, no settings changed, and no table
+function that reaches a file, a URL or another database). What ``readonly=1`` leaves open (a
+client-side ``INTO OUTFILE`` on chDB, other databases, the scalar ``file()``, dictionary and Join
+lookups by name, harmless table functions) is refused by looking at the statement as ClickHouse
+parses it: ``formatQuerySingleLine`` (one statement, its canonical text) and ``EXPLAIN AST`` of
+that text, checked node by node; the canonical text is what then runs. Each refusal is one line
+naming what was refused.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TextIO
 
 import polars as pl
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from adtech_assets.db.clickhouse.client import ClickHouse, lock_holder
+from adtech_assets.db.clickhouse.client import (
+    DATABASE,
+    ClickHouse,
+    ClickHouseSession,
+    lock_holder,
+)
 from adtech_assets.errors import AdtechError
 from adtech_assets.redaction import first_line, redact_text
 
-# readonly=2: SELECT, SHOW, DESCRIBE, EXPLAIN and SETTINGS are allowed; writes and DDL are refused
-READ_ONLY = {"readonly": 2}
+# readonly=1: reads only; no INSERT, DDL, SET or SETTINGS, no table function reaching outside
+READ_ONLY = {"readonly": 1}
+READABLE_DATABASES = (DATABASE, "system")
 # Say why nothing happens when opening the engine takes longer than this (another process has it).
 WAIT_NOTICE_SECONDS = 2.0
 TABLE_STYLE = dict(tbl_rows=-1, tbl_cols=-1, tbl_hide_dataframe_shape=True, fmt_str_lengths=200,
                    tbl_width_chars=10_000)
 
+ONLY_READS = "adtech query only reads (SELECT, SHOW, DESCRIBE, EXISTS, EXPLAIN)"
+ONLY_DATABASES = f"adtech query reads only the databases {' and '.join(READABLE_DATABASES)}"
+NO_SETTINGS = "adtech query changes no settings (it runs with readonly=1)"
+# The root of a statement that only reads, as EXPLAIN AST names it (and ShowCreate*, Exists*).
+READ_STATEMENTS = ("SelectWithUnionQuery", "Explain", "DescribeQuery", "ShowTables")
+# Statements whose output clause FORMAT shows as an Identifier child after their body.
+WITH_BODY = ("SelectWithUnionQuery", "DescribeQuery", "Explain")
+# `x IN db.table` reads that table.
+IN_FUNCTIONS = frozenset({"in", "notIn", "globalIn", "globalNotIn", "nullIn", "notNullIn",
+                          "globalNullIn", "globalNotNullIn"})
+# Where EXPLAIN AST's text stops naming the user's statement (it echoes our check query).
+_CHECK_SCOPE = " In scope SELECT formatQuerySingleLine("
+
 
 def read_query(clickhouse: ClickHouse, statement: str, notice: TextIO = sys.stderr) -> pl.DataFrame:
     """The result of one read-only statement, as columns. Raises ``AdtechError`` (one line) for
-    an empty statement, several statements, or anything ClickHouse refuses."""
+    an empty statement, several statements, a refused one, or anything ClickHouse refuses."""
     statement = statement.strip().rstrip(";").strip()
     if not statement:
         raise AdtechError('no SQL given: adtech query "SELECT ..."')
@@ -53,16 +84,14 @@ def read_query(clickhouse: ClickHouse, statement: str, notice: TextIO = sys.stde
         with clickhouse.session() as ch:
             if timer:
                 timer.cancel()
-            table = ch.client.query_arrow(statement, settings=READ_ONLY)
+            with _read_only(ch) as (client, settings):
+                canonical = _checked(client, settings, statement)
+                table = client.query_arrow(canonical, settings=settings)
     except ClickHouseError as exc:
-        reason = _reason(exc, clickhouse)
-        if "(READONLY)" in reason:
-            raise AdtechError("adtech query only reads (SELECT, SHOW, DESCRIBE, EXPLAIN): the pipeline "
-                              "owns what is in ClickHouse; change it with adtech migrate / adtech sync") from None
-        raise AdtechError(f"ClickHouse refused the query: {reason}") from None
-    except OSError:
-        # several statements come back as several results, which is no single Arrow stream
-        raise AdtechError("the answer was not one result: give one statement per adtech query") from None
+        raise _refused(_reason(exc, clickhouse)) from None
+    except (OSError, pa.ArrowException) as exc:  # an answer that is no single Arrow stream
+        raise AdtechError(f"the answer was not one table ({first_line(exc)}): give one SELECT, SHOW, "
+                          "DESCRIBE, EXISTS or EXPLAIN statement") from None
     finally:
         if timer:
             timer.cancel()
@@ -70,6 +99,173 @@ def read_query(clickhouse: ClickHouse, statement: str, notice: TextIO = sys.stde
         return pl.from_arrow(table)
     except Exception as exc:  # an Arrow type polars cannot hold
         raise AdtechError(f"cannot show the result ({first_line(exc)}): cast that column with toString()") from None
+
+
+@contextmanager
+def _read_only(ch: ClickHouseSession) -> Iterator[tuple[Client, dict]]:
+    """A connection that is read-only for the statement, in database analytics, and the settings
+    each call on it takes. On chDB a connection of its own to the engine this session holds,
+    read-only for its whole life: chDB cannot lower ``readonly`` again once it is set, so the
+    session's own connection is left as it was. On a server the session's client, with
+    ``readonly=1`` and the database on each request (HTTP keeps nothing between requests); a user
+    whose profile already has ``readonly=1`` (docs/deployment.md) sends neither setting."""
+    import clickhouse_connect
+
+    path = ch.target.embedded_path
+    if path is None:
+        yield ch.client, {**READ_ONLY, "database": DATABASE}
+        return
+    client = clickhouse_connect.get_client(dsn=f"chdb://{path}", database=DATABASE, settings=READ_ONLY)
+    try:
+        yield client, {}
+    finally:
+        client.close()
+
+
+def _checked(client: Client, settings: dict, statement: str) -> str:
+    """The statement's canonical text, once ClickHouse's parser shows it only reads analytics and
+    system; else an ``AdtechError`` naming what was refused. Parsing first as a parameter (never
+    spliced into SQL) makes sure it is one statement, so EXPLAIN AST explains just that one."""
+    canonical = client.query_arrow("SELECT formatQuerySingleLine({statement:String})",
+                                   parameters={"statement": statement}, settings=settings).column(0)[0].as_py()
+    tree = parse_ast(client.raw_query(f"EXPLAIN AST {canonical}", settings=settings).decode())
+    reason = refusal(tree, canonical.split(" ", 1)[0].upper())
+    if reason:
+        raise AdtechError(reason)
+    return canonical
+
+
+@dataclass
+class AstNode:
+    """One line of EXPLAIN AST: its kind (``TableIdentifier``), what follows it (``analytics.t``)."""
+
+    kind: str
+    name: str
+    children: list[AstNode] = field(default_factory=list)
+
+
+def parse_ast(text: str) -> AstNode:
+    """EXPLAIN AST's tree (TabSeparated: one node a line, indented one space a level)."""
+    root, stack = None, []
+    for line in filter(str.strip, text.splitlines()):
+        line = _tsv_unescape(line)
+        depth = len(line) - len(line.lstrip(" "))
+        header = re.sub(r" \(alias [^()]*\)$", "", re.sub(r"\s*\(children \d+\)$", "", line.strip()))
+        kind, _, name = header.partition(" ")
+        node = AstNode(kind, name)
+        del stack[depth:]
+        if len(stack) != depth or (root is not None and not stack):
+            raise AdtechError(f"cannot read ClickHouse's parse of the statement at {line.strip()!r}: "
+                              "give one plain SELECT")
+        if stack:
+            stack[-1].children.append(node)
+        else:
+            root = node
+        stack.append(node)
+    if root is None:
+        raise AdtechError("ClickHouse's parse of the statement is empty: give one plain SELECT")
+    return root
+
+
+def refusal(root: AstNode, verb: str) -> str | None:
+    """Why a parsed statement is not one read of analytics and system tables, or None."""
+    statement = root
+    if root.kind == "Explain":
+        statement = next((child for child in root.children if child.kind != "Set"), root)
+        verb = f"EXPLAIN {re.sub(r'Query$', '', statement.kind).upper()}"
+    if statement.kind == "Set":
+        return f"{NO_SETTINGS}: SET is refused"
+    if not _reads(statement.kind):
+        return (f"{ONLY_READS}: {verb} is refused; the pipeline owns what is in ClickHouse: "
+                "change it with adtech migrate / adtech sync")
+    for node in {id(root): root, id(statement): statement}.values():
+        if reason := _output_clause(node):
+            return reason
+    return _first_refusal(root, parent=None)
+
+
+def _reads(kind: str) -> bool:
+    return kind in READ_STATEMENTS or kind.startswith(("ShowCreate", "Exists"))
+
+
+def _output_clause(statement: AstNode) -> str | None:
+    """INTO OUTFILE (a file written by chDB, client-side) or FORMAT (adtech picks the format)."""
+    for child in statement.children:
+        if child.kind == "Literal":
+            return ("adtech query writes no files: INTO OUTFILE is refused; redirect its output instead, "
+                    'e.g. adtech query --format csv "SELECT ..." > kpis.csv')
+        if child.kind == "Identifier" and statement.kind in WITH_BODY:
+            return f"adtech query chooses the output format: FORMAT {child.name} is refused; use --format table or csv"
+    return None
+
+
+def _first_refusal(node: AstNode, parent: AstNode | None) -> str | None:
+    if reason := _node_refusal(node, parent):
+        return reason
+    for child in node.children:
+        if reason := _first_refusal(child, node):
+            return reason
+    return None
+
+
+def _node_refusal(node: AstNode, parent: AstNode | None) -> str | None:
+    """What one node reads outside analytics and system, if anything."""
+    if node.kind == "Function" and parent is not None and parent.kind == "TableExpression":
+        return (f"{ONLY_DATABASES}: the table function {node.name}() is refused; read a table instead, "
+                f"e.g. FROM {DATABASE}.mv_campaign_ctr")
+    if node.kind == "Function" and (node.name == "file" or node.name.startswith(("dict", "joinGet"))):
+        return f"{ONLY_DATABASES}: the function {node.name}() reads outside them and is refused"
+    if node.kind == "TableIdentifier":
+        return _table_refusal(node.name)
+    if node.kind == "Function" and node.name in IN_FUNCTIONS and node.children:
+        operands = node.children[0].children
+        if len(operands) == 2 and operands[1].kind == "Identifier":  # `x IN db.table` reads db.table
+            return _table_refusal(operands[1].name)
+    if node.kind == "ShowTables" and node.children and node.children[0].kind == "Identifier":
+        return _database_refusal(node.children[0].name, node.children[0].name)
+    if node.kind.startswith(("ShowCreate", "Exists")):
+        database, _, _ = node.name.partition(" ")  # "db table", or " table" in the current database
+        return _database_refusal(database, node.name.strip().replace(" ", ".")) if database else None
+    return None
+
+
+def _table_refusal(name: str) -> str | None:
+    """``db.table`` (as EXPLAIN AST prints it, unquoted), or an unqualified name of analytics."""
+    database, dot, table = name.partition(".")
+    if not dot:
+        return None
+    if "." in table:  # a name with a dot in it: which part is the database cannot be told
+        return f"{ONLY_DATABASES}: {name} is refused (quote no dots into names)"
+    return _database_refusal(database, name)
+
+
+def _database_refusal(database: str, what: str) -> str | None:
+    if database in READABLE_DATABASES:
+        return None
+    if what == database:
+        return f"{ONLY_DATABASES}: database {database} is refused"
+    return f"{ONLY_DATABASES}: {what} (database {database}) is refused"
+
+
+_TSV_ESCAPES = {"\\": "\\", "'": "'", "t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
+
+
+def _tsv_unescape(line: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _TSV_ESCAPES.get(m[1], m[0]), line)
+
+
+def _refused(reason: str) -> AdtechError:
+    """ClickHouse's refusal as one line, in adtech query's words where it means one of its rules."""
+    if f"Database {DATABASE} does not exist" in reason:  # the current database, before any migration
+        return AdtechError(f"this ClickHouse has no database {DATABASE} yet: run adtech migrate (or adtech demo) first")
+    if "Multi-statements are not allowed" in reason:
+        return AdtechError("adtech query runs one statement: give one statement per adtech query")
+    if "(READONLY)" in reason and "Cannot modify" in reason:
+        return AdtechError(f"{NO_SETTINGS}: {reason}")
+    if "(READONLY)" in reason:
+        return AdtechError(f"{ONLY_READS}: the pipeline owns what is in ClickHouse; change it with "
+                           "adtech migrate / adtech sync")
+    return AdtechError(f"ClickHouse refused the query: {reason}")
 
 
 def print_table(frame: pl.DataFrame, out: TextIO = sys.stdout) -> None:
@@ -90,10 +286,12 @@ def write_csv(frame: pl.DataFrame, out: TextIO = sys.stdout) -> None:
 
 def _reason(exc: ClickHouseError, clickhouse: ClickHouse) -> str:
     """ClickHouse's own message (a server's comes after the driver's line naming the URL), its
-    first line, redacted, cut where ClickHouse starts listing every token it expected."""
+    first line, redacted, cut where ClickHouse starts listing every token it expected or echoes
+    the check's own query."""
     text = redact_text(str(exc), [clickhouse.target.password])
     marker = "DB::Exception: "
     if marker in text:
-        text = text.split(marker, 1)[1]
+        text = text.rsplit(marker, 1)[1]  # chDB nests ClickHouse's message in its own
     line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return line.split(". Expected one of:", 1)[0][:300]
+    line = re.sub(r" \(version [^)]*\)\.?", "", line.split(". Expected one of:", 1)[0].split(_CHECK_SCOPE, 1)[0])
+    return re.sub(r"( \([A-Z_]+\))\1$", r"\1", line.rstrip(" :."))[:300]  # a nested error's code once

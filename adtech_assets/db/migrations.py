@@ -11,9 +11,11 @@ engine, the session's file lock). Re-running is a no-op.
 
 from __future__ import annotations
 
+import psycopg
+
 from adtech_assets.db.clickhouse import schema
 from adtech_assets.db.clickhouse.client import ClickHouse
-from adtech_assets.db.postgres.client import Postgres
+from adtech_assets.db.postgres.client import Postgres, privilege_error
 from adtech_assets.db.sql_files import VersionedFile, postgres_migrations, seed_sql
 
 _LOCK_KEY = 7_246_001  # pg_advisory_xact_lock key for migrations
@@ -21,7 +23,15 @@ _CLICKHOUSE_LOCK_KEY = 7_246_002  # pg_advisory_lock key held while ClickHouse m
 
 
 def migrate(postgres: Postgres) -> list[VersionedFile]:
-    """Apply pending migrations; return those applied by this call."""
+    """Apply pending migrations; return those applied by this call. A role that may not (the
+    pipeline's read-only one) is one line saying whose it is to run them."""
+    try:
+        return _apply_migrations(postgres)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise privilege_error(postgres, exc, "adtech migrate", "creates and alters the source tables") from None
+
+
+def _apply_migrations(postgres: Postgres) -> list[VersionedFile]:
     applied: list[VersionedFile] = []
     with postgres.connect() as conn:
         with conn.transaction():
@@ -45,9 +55,10 @@ def migrate(postgres: Postgres) -> list[VersionedFile]:
 
 
 def migrate_clickhouse(postgres: Postgres, clickhouse: ClickHouse) -> schema.SchemaChanges:
-    """Apply the pending ClickHouse schema versions and changed views; two processes doing it
-    for one deployment take turns on a Postgres advisory lock (session-level, released when the
-    connection closes, also if the process dies)."""
+    """Apply the pending ClickHouse schema versions and changed views, and recreate the tables
+    and views of the applied ones that are gone (``SchemaChanges.labels`` names them); two
+    processes doing it for one deployment take turns on a Postgres advisory lock (session-level,
+    released when the connection closes, also if the process dies)."""
     with postgres.connect(autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_CLICKHOUSE_LOCK_KEY,))
         with clickhouse.session() as ch:

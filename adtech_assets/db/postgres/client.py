@@ -27,7 +27,12 @@ from adtech_assets.db.postgres.embedded import embedded_postgres_url
 from adtech_assets.db.postgres.fact_window import uncrossed_bounds_dropped
 from adtech_assets.db.sql_files import postgres_migrations, postgres_sql
 from adtech_assets.errors import AdtechError, TransientError
-from adtech_assets.redaction import SECRET_KEYS, first_line, redact_conninfo
+from adtech_assets.redaction import (
+    SECRET_KEYS,
+    first_line,
+    redact_conninfo,
+    redact_text,
+)
 from adtech_assets.settings import (
     PG_URL,
     data_dir,
@@ -200,25 +205,87 @@ def _keywords() -> frozenset[str]:
     return frozenset(option.keyword.decode() for option in pq.Conninfo.get_defaults()) | {"="}
 
 
-@cache
 def _resolve(url: Optional[str], embedded_dir: str) -> str:
+    """The configured connection string (validated once), else the embedded server's URL, asked
+    for at every use: a server stopped meanwhile (``adtech stop``) is started again, so a
+    long-lived process (the UI's sensors) recovers at its next use instead of failing until
+    restarted."""
     if url:
-        return validated_conninfo(url)
+        return _validated_conninfo(url)
     from pathlib import Path
 
     return embedded_postgres_url(Path(embedded_dir))
 
 
+_validated_conninfo = cache(validated_conninfo)
+
+
 def connection_error(conninfo: str, exc: Exception) -> AdtechError:
-    """One line naming the server (secrets redacted) and the driver's first line of reason.
-    Transient (a step retries it) unless the server answered and refused: a server restarting
-    is the common cause, while wrong credentials or a missing database stay wrong."""
-    refused = any(words in str(exc) for words in ("authentication failed", "does not exist", "no pg_hba.conf"))
+    """One line naming the server (secrets redacted), the server's or the driver's reason, and
+    what to do. Transient (a step retries it) unless the server answered and refused: a server
+    restarting is the common cause, while wrong credentials or a missing database stay wrong."""
+    secrets = conninfo_secrets(conninfo)
+    text = redact_text(str(exc), secrets)
+    server = redact_conninfo(conninfo)
+    fatal = re.search(r"FATAL:\s+([^\n]+)", text)  # the server's own words, after libpq's preamble
+    reason = fatal[1].strip() if fatal else first_line(exc, secrets)
+    if _CREDENTIALS_REJECTED.search(text):
+        return AdtechError(f"Postgres at {server} rejected the credentials of user {_user(conninfo, text)} "
+                           f"({reason}): fix the user or password in {PG_URL} (or PGPASSWORD)")
+    if database := re.search(r'database "([^"]*)" does not exist', text):
+        return AdtechError(f"cannot connect to Postgres at {server}: {reason}: create database "
+                           f"{database[1]} or name an existing one in {PG_URL}")
+    refused = "no pg_hba.conf" in text
     return (AdtechError if refused else TransientError)(
-        f"cannot connect to Postgres at {redact_conninfo(conninfo)}: "
-        f"{first_line(exc, conninfo_secrets(conninfo))}. "
+        f"cannot connect to Postgres at {server}: {first_line(exc, secrets)}. "
         f"Check that the server is running and {PG_URL} is right"
     )
+
+
+# What a server says when it refuses who connects (libpq, asyncpg and ADBC quote it alike).
+_CREDENTIALS_REJECTED = re.compile(
+    r'authentication failed|no password supplied|password is required|role "[^"]*" does not exist')
+
+
+def _user(conninfo: str, text: str) -> str:
+    """The user a refused connection tried: as the server names it, else as libpq would pick it."""
+    named = re.search(r'(?:for user|role) "([^"]*)"', text)
+    if named:
+        return named[1]
+    try:
+        user = conninfo_to_dict(conninfo).get("user")
+    except psycopg.Error:
+        user = None
+    if user:
+        return str(user)
+    import getpass
+
+    return libpq_environment().get("PGUSER") or getpass.getuser()
+
+
+def privilege_error(postgres: Postgres, exc: psycopg.errors.InsufficientPrivilege, command: str,
+                    needs: str) -> AdtechError:
+    """A statement the connected role may not run: one line naming the role, what it lacks (in
+    the server's words), why ``command`` needs it, and the two ways on: run it as the owner, or
+    grant the role what it lacks (the owner's rights once the tables exist, else CREATE on the
+    schema). The names come from a new connection: the failed one may be mid-transaction."""
+    lacks = (getattr(exc.diag, "message_primary", None) or first_line(exc)).strip()
+    url = postgres.resolved_url()
+    with postgres.connect(autocommit=True) as conn:
+        role, tables_owner, database_owner, schema = conn.execute(postgres_sql("source_owners")).fetchone()
+    owner = tables_owner or database_owner
+    whose = "tables'" if tables_owner else "database's"
+    grant = (f"GRANT {_quoted(owner)} TO {_quoted(role)}" if tables_owner
+             else f"GRANT CREATE ON SCHEMA {_quoted(schema)} TO {_quoted(role)}")
+    return AdtechError(
+        f"role {role} lacks the privileges `{command}` needs on the source Postgres at {redact_conninfo(url)} "
+        f"({lacks}; it {needs}): run `{command}` as the {whose} owner, "
+        f"{owner} (set {PG_URL} to that user), or have {owner} run: {grant}")
+
+
+def _quoted(name: str) -> str:
+    """A role or schema name as SQL takes it: bare when plain, else double-quoted."""
+    return name if re.fullmatch(r"[a-z_][a-z0-9_]*", name) else '"' + name.replace('"', '""') + '"'
 
 
 class Postgres:
