@@ -5,6 +5,9 @@ nothing to do never loads Dagster). At a step's boundary it becomes a ``dagster.
 (``defs.step_failures``).
 """
 
+import shutil
+from pathlib import Path
+
 
 class AdtechError(Exception):
     """A problem the user can fix (config, reachability, credentials, schema, data).
@@ -21,3 +24,22 @@ class TransientError(AdtechError):
     retry it as their ``RetryPolicy`` says, and the CLI still prints one line when it gives up."""
 
     retriable = True
+
+
+def disk_full(path: Path, cause: str, remedy: str) -> AdtechError:
+    """The line for a write that found no room on the disk holding ``path``: the path, the
+    disk's free and total space (of its nearest existing folder), the cause and ``remedy``."""
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    usage = shutil.disk_usage(folder)
+    return AdtechError(f"no room to write in {path} ({cause}): {_size(usage.free)} free of "
+                       f"{_size(usage.total)} on its disk: free space on that disk or {remedy}")
+
+
+def _size(n: float) -> str:
+    units = ("bytes", "KiB", "MiB", "GiB", "TiB")
+    step = 0
+    while n >= 1024 and step < len(units) - 1:
+        n, step = n / 1024, step + 1
+    return f"{n:.0f} bytes" if step == 0 else f"{n:.1f} {units[step]}"

@@ -3,26 +3,36 @@ with the instance settings adtech writes into a new one."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
 from adtech_assets import settings
-from adtech_assets.errors import AdtechError
+from adtech_assets.errors import AdtechError, disk_full
 
 EVENT_LOG_MODULE = "adtech_assets.runtime.event_log_storage"
+RUN_COORDINATOR_MODULE = "adtech_assets.runtime.run_coordinator"
 # Where homes made by releases before the package's layout named it: rewritten on sight, so an
 # older home keeps opening (the UI and the daemon read dagster.yaml as it is).
 _FORMER_EVENT_LOG_MODULE = "module: adtech_assets.event_log_storage\n"
+# What SQLite says when the disk under the home's database files is full: "disk I/O error" when
+# it cannot even grow its journal, which other I/O trouble causes too, so only on a disk that
+# has less than this left
+_SQLITE_DISK_FULL, _SQLITE_IO_ERROR = "database or disk is full", "disk I/O error"
+_NEARLY_FULL_BYTES = 64 << 20
 
 
 def instance_yaml(home: Path) -> str:
     """What adtech writes into a dagster.yaml it creates (or finds empty): no telemetry (Dagster
     would otherwise print its notice and welcome banner in the first command of every new home);
     the daemon's run queue looks every second instead of every 5 (a sensor's run starts sooner:
-    part of the freshness of the KPIs); the SQLite event log that stores a backfill's asset
+    part of the freshness of the KPIs), and so does its backfill loop instead of every 30 (a
+    backfill launched from the UI gets its run within seconds: ``runtime.run_coordinator``, as
+    Dagster has no setting for it); the SQLite event log that stores a backfill's asset
     events as one batch, in the folder Dagster's own would use (a path, as Dagster's settings
     name folders: a home moved elsewhere gets a new dagster.yaml by removing the old one)."""
     events = json.dumps(str(Path(home).resolve() / "history" / "runs"))  # a quoted YAML scalar
@@ -30,8 +40,13 @@ def instance_yaml(home: Path) -> str:
 # Dagster instance settings (https://docs.dagster.io/deployment/oss/dagster-yaml)
 telemetry:
   enabled: false
-run_queue:
-  dequeue_interval_seconds: 1
+# Dagster's run queue, looking every second; the backfill daemon too (Dagster's are 5 s and 30 s)
+run_coordinator:
+  module: {RUN_COORDINATOR_MODULE}
+  class: PromptQueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+    backfill_interval_seconds: 1
 # Dagster's SQLite event log, storing a backfill's asset events in one transaction
 # (adtech_assets/runtime/event_log_storage.py); runs and schedules in Dagster's default storage.
 event_log_storage:
@@ -58,6 +73,8 @@ def dagster_home() -> Path:
             instance_settings.write_text(text.replace(_FORMER_EVENT_LOG_MODULE, f"module: {EVENT_LOG_MODULE}\n"))
         (home / ".adtech-instance.lock").touch(exist_ok=True)
     except OSError as exc:  # PermissionError, NotADirectoryError (a file on the way), read-only, full
+        if exc.errno == errno.ENOSPC:
+            raise _home_full(home, exc.strerror) from None
         setting = (f"set {settings.DAGSTER_HOME} to a writable folder" if configured else
                    f"set {settings.DATA_DIR} (or {settings.DAGSTER_HOME}) to a writable folder")
         raise AdtechError(f"the Dagster home {home} is not writable ({exc.strerror}): {setting}") from None
@@ -68,15 +85,42 @@ def dagster_home() -> Path:
 @contextmanager
 def opened_instance(home: Path):
     """The Dagster instance of ``home``. Its SQLite storage creates its tables on first use, and
-    two processes doing that at once fail: the first use is serialized on a lock file."""
+    two processes doing that at once fail: the first use is serialized on a lock file. A disk
+    too full for its files ends the command with one line saying so, not SQLite's traceback."""
     from dagster import DagsterInstance
 
-    with open(home / ".adtech-instance.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        instance = DagsterInstance.get()
-        try:
-            instance.get_runs(limit=1)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    with instance:
-        yield instance
+    try:
+        with open(home / ".adtech-instance.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            instance = DagsterInstance.get()
+            try:
+                instance.get_runs(limit=1)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        with instance:
+            yield instance
+    except AdtechError:
+        raise
+    except Exception as exc:
+        if (cause := _write_failure(exc, home)) is not None:
+            raise _home_full(home, cause) from None
+        raise
+
+
+def _write_failure(exc: BaseException | None, home: Path) -> str | None:
+    """What a failed write to the home's files said, when a full disk is its cause; None for
+    other errors."""
+    import sqlite3
+
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return exc.strerror
+        if isinstance(exc, sqlite3.OperationalError) and (str(exc) == _SQLITE_DISK_FULL or (
+                str(exc) == _SQLITE_IO_ERROR and shutil.disk_usage(home).free < _NEARLY_FULL_BYTES)):
+            return f"SQLite: {exc}"
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _home_full(home: Path, cause: str) -> AdtechError:
+    return disk_full(home, cause, f"set {settings.DAGSTER_HOME} to a folder on another disk")

@@ -11,6 +11,7 @@ from dagster import (
     AssetKey,
     BackfillPolicy,
     Backoff,
+    DagsterRunStatus,
     DailyPartitionsDefinition,
     Jitter,
     RetryPolicy,
@@ -75,12 +76,25 @@ def days_tags(first: date, last: date) -> dict[str, str]:
 
 def run_days(context: AssetExecutionContext) -> list[date]:
     """The days a run targets: one partition key, or every key of a single-run range. A range
-    that holds no day (given end first, or outside the partitions) fails at once, unretried."""
+    that holds no day (given end first, or outside the partitions) refuses the run at once,
+    unretried (``refuse_run``)."""
     days = [date.fromisoformat(key) for key in context.partition_keys]
     if not days:
         key_range = context.partition_key_range
         hint = (f"give the earlier day first: --partition-range {key_range.end}...{key_range.start}"
                 if key_range.start > key_range.end else
                 f"give days between {daily_partitions.start.date().isoformat()} and today (UTC)")
-        raise AdtechError(f"the partition range {key_range.start}...{key_range.end} holds no day: {hint}")
+        raise refuse_run(context, f"the partition range {key_range.start}...{key_range.end} holds no day: {hint}")
     return days
+
+
+def refuse_run(context: AssetExecutionContext, message: str) -> AdtechError:
+    """The error that fails a step of a run which must do nothing at all, its run first marked
+    canceling so that it ends CANCELED rather than FAILURE. Dagster resolves a check planned in
+    a failed run that never evaluated it as "Execution failed", in one that ended otherwise as
+    skipped; so the checks of such a run read skipped, and the UI keeps showing their last
+    evaluation. Every step of the run that meets the problem fails with the same line."""
+    run = context.instance.get_run_by_id(context.run_id)
+    if run is not None and run.status not in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED):
+        context.instance.report_run_canceling(run, message=message)
+    return AdtechError(message)

@@ -24,9 +24,13 @@ from adtech_assets.runtime.worker_marks import (
     process_start,
 )
 
-HOST_TAG = "adtech/worker_host"
-PID_TAG = "adtech/worker_pid"
-STARTED_TAG = "adtech/worker_started"
+# The UI lists a run's tags in key order (its backfill and partition tags first): under a prefix
+# that sorts after ``adtech/`` and ``dagster/``, these follow what launched the run and its days.
+HOST_TAG = "worker/host"
+PID_TAG = "worker/pid"
+STARTED_TAG = "worker/started"
+# The same tags as runs recorded by releases before the rename carry them (still settled)
+_FORMER_TAGS = ("adtech/worker_host", "adtech/worker_pid", "adtech/worker_started")
 LIVE_STATUSES = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 
 
@@ -69,10 +73,11 @@ def fail_dead_runs(instance: DagsterInstance) -> list[str]:
     home = instance_home(instance)
     settled = dead_worker_marks(home) if home else []
     dead = []
-    for run in instance.get_runs(RunsFilter(statuses=LIVE_STATUSES, tags={HOST_TAG: host})):
-        pid = int(run.tags.get(PID_TAG, "0") or 0)
-        if pid and not alive(pid, run.tags.get(STARTED_TAG, "")):
-            instance.report_run_failed(run, message=f"its worker process (pid {pid} on {host}) is gone")
-            dead.append(run.run_id)
+    for host_tag, pid_tag, started_tag in ((HOST_TAG, PID_TAG, STARTED_TAG), _FORMER_TAGS):
+        for run in instance.get_runs(RunsFilter(statuses=LIVE_STATUSES, tags={host_tag: host})):
+            pid = int(run.tags.get(pid_tag, "0") or 0)
+            if pid and not alive(pid, run.tags.get(started_tag, "")):
+                instance.report_run_failed(run, message=f"its worker process (pid {pid} on {host}) is gone")
+                dead.append(run.run_id)
     clear_marks(settled)
     return dead

@@ -64,8 +64,10 @@ from adtech_assets.runtime.run_liveness import (
 )
 from adtech_assets.runtime.worker_marks import record_observed_counters
 
-# Step-level logs go to the run's event log (the UI); the console shows progress lines only.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Step-level logs go to the run's event log (the UI); the console shows adtech's lines only: a
+# failure is the AdtechError's one line, or the summary's STEP FAILED / CHECK FAILED lines,
+# not Dagster's log of it with its stack (that stays in the run's log in the UI).
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 
@@ -78,9 +80,8 @@ def _record(report: SyncReport, result: ExecuteInProcessResult, instance: Dagste
     report.run_ids.append(result.run_id)
     failures = {}
     for event in result.get_step_failure_events():
-        error, user = event.step_failure_data.error, event.step_failure_data.user_failure_data
-        failures[event.step_key] = (user.description if user and user.description else
-                                    error.message.strip() if error else "failed")
+        user = event.step_failure_data.user_failure_data
+        failures[event.step_key] = failure_text(event.step_failure_data)
         report.errors.append(f"{event.step_key}: {failures[event.step_key]}")
         if adtech_error_of(event.step_failure_data) == AdtechError.__name__ and user.description:
             raise AdtechError(user.description)
@@ -104,6 +105,22 @@ def _record(report: SyncReport, result: ExecuteInProcessResult, instance: Dagste
                 blocking=evaluation.severity == AssetCheckSeverity.ERROR,
             )
         )
+
+
+def failure_text(failure) -> str:
+    """What a step failure says in one line: the AdtechError's line, else Dagster's wrapper and
+    the first line of the error under it ("Exceeded max_retries of 2" alone names no cause)."""
+    user, error = failure.user_failure_data, failure.error
+    if user and user.description:
+        return user.description
+    if error is None:
+        return "failed"
+    head = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name or "failed"
+    if error.cause is None or not error.cause.message.strip():
+        return head
+    if error.cls_name and error.cls_name.startswith("Dagster"):  # "dagster._core.errors.X: Error occurred ..."
+        head = head.split(f"{error.cls_name}: ", 1)[-1]
+    return f"{head.rstrip(':')}: {error.cause.message.strip().splitlines()[0]}"
 
 
 def run_sync(
@@ -147,7 +164,7 @@ def _sync_pass(instance: DagsterInstance, resources: dict, say: Callable[[str], 
             definitions.append(build_definitions(resources))
         result = definitions[0].resolve_job_def(job_name).execute_in_process(
             instance=instance, raise_on_error=False, run_config=QUIET, asset_selection=assets,
-            tags={TRIGGER_TAG: trigger, **worker_tags(), **(tags or {})},
+            tags={TRIGGER_TAG: trigger, **(tags or {}), **worker_tags()},
         )
         _record(report, result, instance)
         return result
@@ -178,9 +195,14 @@ def _sync_pass(instance: DagsterInstance, resources: dict, say: Callable[[str], 
         tags = {}
         if day_run is not None:
             days = (day_run.last - day_run.first).days + 1
-            say(f"facts: loading {day_run.first} .. {day_run.last} ({days} day(s), "
+            say(f"facts: loading {day_run.first} .. {day_run.last} ({days} day{'s' if days > 1 else ''}, "
                 f"{', '.join(k.path[-1] for k in day_run.assets)}): "
-                f"{day_run.reason}" + (f", and {days - 1} more" if days > 1 else ""))
+                # why, each kind once for the whole range (the tables are named above): a day's
+                # "clicks 2026-11-06: 9 rows not loaded yet" reads "rows not loaded yet"
+                + ("; ".join(dict.fromkeys(
+                    " ".join(word for word in plan.reasons[day].split(": ", 1)[-1].split(" (")[0].split()
+                             if not word[0].isdigit())
+                    for day in plan.days if day_run.first <= day <= day_run.last)) or day_run.reason))
             assets, tags = assets + day_run.assets, day_run.tags
         last_run = position == len(runs) - 1
         if last_run and not (report.failed_checks or report.errors):

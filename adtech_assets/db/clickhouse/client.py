@@ -8,10 +8,14 @@ chDB lets one process at a time open a data directory, while Dagster runs steps 
 processes. A session on the embedded engine therefore holds an exclusive file lock on the data
 directory; other processes wait for it (up to ``lock_timeout_seconds``) instead of failing, and
 nested sessions in one process share the open client.
+
+A write that finds no room leaves a session as one ``AdtechError`` naming the disk, its free
+space and what to do (``disk_full_error``), not as the driver's chain of three exceptions.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -36,7 +40,7 @@ from clickhouse_connect.driver.exceptions import (
 from adtech_assets.db.clickhouse.cluster import deployment_cluster
 from adtech_assets.db.clickhouse.native_stream import NativeStream
 from adtech_assets.db.sql_files import clickhouse_sql
-from adtech_assets.errors import AdtechError, TransientError
+from adtech_assets.errors import AdtechError, TransientError, disk_full
 from adtech_assets.redaction import first_line
 from adtech_assets.settings import (
     CLICKHOUSE_URL,
@@ -52,6 +56,9 @@ if TYPE_CHECKING:
 
 DATABASE = "analytics"
 _AUTH_FAILED = 516
+_NOT_ENOUGH_SPACE = 243
+# How ClickHouse says a write found no room: its own reservation check, or the OS's ENOSPC
+_NO_SPACE_MARKS = ("NOT_ENOUGH_SPACE", "No space left on device")
 
 
 class ClickHouseSession:
@@ -264,16 +271,23 @@ class ClickHouse:
         """An open connection; on the embedded engine, wait up to ``lock_timeout_seconds``
         (default: the resource's) for another process to release the data directory."""
         target = self.target
-        if target.embedded_path is not None:
-            timeout = self.lock_timeout_seconds if lock_timeout_seconds is None else lock_timeout_seconds
-            with self._embedded_client(target.embedded_path, timeout) as client:
-                yield ClickHouseSession(client, target)
-        else:
-            client = self._server_client(target)
-            try:
-                yield ClickHouseSession(client, target)
-            finally:
-                client.close()
+        try:
+            if target.embedded_path is not None:
+                timeout = self.lock_timeout_seconds if lock_timeout_seconds is None else lock_timeout_seconds
+                with self._embedded_client(target.embedded_path, timeout) as client:
+                    yield ClickHouseSession(client, target)
+            else:
+                client = self._server_client(target)
+                try:
+                    yield ClickHouseSession(client, target)
+                finally:
+                    client.close()
+        except AdtechError:
+            raise
+        except Exception as exc:
+            if (full := disk_full_error(exc, target)) is not None:
+                raise full from None
+            raise
 
     def _server_client(self, target: ClickHouseTarget) -> Client:
         try:
@@ -316,6 +330,8 @@ class ClickHouse:
                     os.close(fd)
                     if isinstance(exc, AdtechError):
                         raise
+                    if (full := disk_full_error(exc, self.target)) is not None:
+                        raise full from None
                     raise AdtechError(
                         f"cannot open the embedded ClickHouse at {path}: {_first_line(exc)}. "
                         "Check that no program outside adtech holds it open"
@@ -336,6 +352,36 @@ class ClickHouse:
                     fcntl.flock(_embedded.fd, fcntl.LOCK_UN)
                     os.close(_embedded.fd)
                     _embedded.fd = _embedded.client = _embedded.path = None
+
+
+def disk_full_error(exc: BaseException, target: ClickHouseTarget) -> AdtechError | None:
+    """The one line for a write that found no room (ClickHouse's NOT_ENOUGH_SPACE, an ENOSPC
+    from the engine or from a file of ours), naming the disk, its free space and what to do;
+    None for any other error. Not retriable: the next write would find the same disk, so a step
+    fails at once, and the first pass after space is freed reloads what stayed pending."""
+    chain = _chain(exc)
+    full_file = next((e.filename for e in chain if isinstance(e, OSError) and e.errno == errno.ENOSPC
+                      and e.filename), None)
+    said_by_clickhouse = any(isinstance(e, ClickHouseError) or type(e).__module__.startswith("chdb")
+                             for e in chain) and any(mark in str(e) for e in chain for mark in _NO_SPACE_MARKS)
+    if full_file is None and not said_by_clickhouse:
+        return None
+    reason = "NOT_ENOUGH_SPACE" if any(getattr(e, "code", None) == _NOT_ENOUGH_SPACE or "NOT_ENOUGH_SPACE" in str(e)
+                                       for e in chain) else "No space left on device"
+    if full_file is None and target.embedded_path is None:
+        return AdtechError(f"{target.describe()} has no room to write ({reason}): free space on the "
+                           "server's data disk, then run the pass again")
+    elsewhere = (f"point {CLICKHOUSE_URL} at a chdb:///path on another disk" if clickhouse_url()
+                 else f"set {DATA_DIR} to a folder on another disk")
+    return disk_full(Path(full_file) if full_file is not None else target.embedded_path, reason, elsewhere)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling."""
+    chain = [exc]
+    while (nxt := chain[-1].__cause__ or chain[-1].__context__) is not None and nxt not in chain:
+        chain.append(nxt)
+    return chain
 
 
 def _json_value(value: Any) -> str:
