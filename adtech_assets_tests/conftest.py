@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from adtech_assets.cli.demo import compile_bytecode_once
 from adtech_assets.db.migrations import migrate
 from adtech_assets.db.postgres.embedded import (
     embedded_postgres_url,
@@ -109,6 +110,8 @@ def pytest_collection_finish(session) -> None:
 
 
 def pytest_configure(config) -> None:
+    if not hasattr(config, "workerinput"):  # once, in the controller, before the workers start
+        compile_bytecode_once()  # where PYTHONDONTWRITEBYTECODE is set, as the demo does
     config.addinivalue_line(
         "markers", "long(seconds): a test that takes about this long on a quiet machine; long tests start first"
     )

@@ -26,8 +26,10 @@ SIGINT to its process group; then SIGTERM and SIGKILL if anything is left). Ever
 bounded and polls at growing intervals, sized for a loaded 2-core machine.
 
 Besides the exit codes: no command prints a BetaWarning or a SupersessionWarning, Dagster's
-telemetry/welcome banner, or a Python traceback; and the demo's last lines say how to query and
-how to stop the embedded Postgres it leaves running.
+telemetry/welcome banner, a Python traceback, or uv's "Bytecode compiled" (uv checking the whole
+environment's bytecode again on every ``uv run``); the demo's last lines say how to query and how
+to stop the embedded Postgres it leaves running; and afterwards Dagster imports from bytecode
+even where PYTHONDONTWRITEBYTECODE is set (the demo compiled the environment once).
 
 The whole run (a fresh virtual environment, the demo's 1M impressions, the UI started once, the
 CI block, the queries) takes two to three minutes here, as one test.
@@ -90,6 +92,7 @@ NOISE = {
     "Dagster's welcome banner": "Welcome to Dagster",
     "Dagster's telemetry notice": "we collect usage statistics",
     "a traceback": "Traceback (most recent call last)",
+    "uv's bytecode check of the whole environment (astral-sh/uv#12202)": "Bytecode compiled",
 }
 
 COMMAND_TIMEOUT = 900  # the demo on a loaded machine, with a fresh virtual environment
@@ -294,6 +297,20 @@ def run_documented_commands(workdir: Path) -> list[Outcome]:
     return outcomes
 
 
+def modules_read_from_source(root: Path) -> list[str]:
+    """The modules of the copy's environment that ``import dagster`` finds without their bytecode:
+    where PYTHONDONTWRITEBYTECODE is set, every process would compile them again."""
+    probe = ("import dagster, os, sys, sysconfig\n"
+             "site = sysconfig.get_paths()['purelib']\n"
+             "print('\\n'.join(sorted(m.__file__ for m in list(sys.modules.values())\n"
+             "    if (getattr(m, '__cached__', None) or '').startswith(site) and not os.path.exists(m.__cached__))))")
+    env = {**_base_env(root), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([str(root / ".venv" / "bin" / "python"), "-c", probe], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
 def test_the_skip_rules_skip_exactly_the_listed_commands():
     skipped = [(c.document, c.text) for c in documented_commands() if c.skip_reason]
     assert len(skipped) == len(SKIPPED), skipped
@@ -313,6 +330,7 @@ def test_every_command_runs_as_printed():
     workdir = Path(tempfile.mkdtemp(prefix="adtech-readme-"))  # not under pytest's basetemp: see conftest
     try:
         outcomes = run_documented_commands(workdir)
+        from_source = modules_read_from_source(workdir / "repo")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ran = [o for o in outcomes if o.returncode is not None]
@@ -331,6 +349,10 @@ def test_every_command_runs_as_printed():
             if text in o.output:
                 problems.append(f"{o.command.text} printed {what}:\n{o.tail()}")
 
+    # the environment is compiled once: Dagster imports from bytecode
+    if from_source:
+        problems.append(f"{len(from_source)} modules of `import dagster` have no bytecode, e.g. {from_source[:3]}")
+
     # the UI command served the code location and stopped on Ctrl-C
     ui = [o for o in ran if UI_COMMAND.search(o.command.text)]
     assert ui, "the UI command ran"
@@ -347,6 +369,8 @@ def test_every_command_runs_as_printed():
             problems.append(f"the demo's last lines lack {label} {command}: {last}")
     if any(line.startswith("Query:") and "adtech sync" in line for line in last):
         problems.append(f"the demo still labels adtech sync as Query: {last}")
+    if shapes := [line for line in demo.output.splitlines() if line.startswith("shape:")]:
+        problems.append(f"the demo prints polars' shape lines above its tables: {shapes}")
     stop = next(o for o in ran if o.command.text == "uv run adtech stop")
     if "stopped the embedded Postgres" not in stop.output:
         problems.append(f"adtech stop after the demo: {stop.output}")

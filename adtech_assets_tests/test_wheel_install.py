@@ -1,5 +1,7 @@
 """The package installs as a package: the sdist and the wheel are built (the wheel from the
-sdist, as ``uv build`` does), the wheel is installed into a fresh venv outside the repository,
+sdist, as ``uv build`` does) from a clean export of the checkout (what a commit of it would hold,
+so a build takes seconds whatever the demo left in ``.data/``), and hold the code and its SQL
+only, whatever lies beside them; the wheel is installed into a fresh venv outside the repository,
 and that venv's ``adtech`` migrates an empty database, seeds a small sample and syncs it into
 chDB, run from a directory outside the repository. The SQL (top-level ``clickhouse_ddl/`` and
 ``seeds/`` in the repo) must come from inside the installed package.
@@ -26,9 +28,25 @@ from adtech_assets.catalog import KPI_VIEWS
 from adtech_assets.db.sql_files import CLICKHOUSE_DIR, SEEDS_DIR, postgres_migrations
 from adtech_assets.settings import PROJECT_ROOT
 
+from .checkout_export import clean_export
 from .conftest import fresh_database
 
 SQL_FOLDERS = ("clickhouse_ddl", "seeds")
+# What the sdist holds at its top level (PKG-INFO and .gitignore are hatch's own additions).
+SDIST_TOP_LEVEL = {"adtech_assets", *SQL_FOLDERS, "README.md", "pyproject.toml", "PKG-INFO", ".gitignore"}
+# What a checkout may hold that no package may: the demo's databases, a venv, benchmark data,
+# caches (each path is planted in a copy of the checkout, never in the checkout itself).
+LOCAL_ONLY = {
+    ".data/postgres/base/16384/2619": 2_000_000,
+    ".data/clickhouse/store/all_1_1_0/data.bin": 1000,
+    ".data/dagster/history/runs.db": 1000,
+    ".venv/lib/python3.11/site-packages/local.py": 10,
+    "benchmarks/data/impressions_10m.csv": 1000,
+    ".pytest_cache/v/cache/lastfailed": 10,
+    "adtech_assets/__pycache__/settings.cpython-311.pyc": 10,
+    "seeds/__pycache__/generate.cpython-311.pyc": 10,
+    "adtech_assets/.data/dagster/runs.db": 10,
+}
 
 
 @dataclass(frozen=True)
@@ -63,16 +81,25 @@ def _outside_the_repo(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def installed(tmp_path_factory) -> Installed:
-    """The sdist and wheel of this checkout, and a fresh venv with the wheel installed; once
-    per session."""
+def _build(uv: str, project: Path, dist: Path, *args: str) -> None:
+    _uv(uv, "build", "--quiet", *args, "--out-dir", dist, project, cwd=project)
+
+
+def _uv_or_skip() -> str:
     uv = shutil.which("uv")
     if uv is None:
         pytest.skip("needs uv on PATH to build the wheel")
+    return uv
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory) -> Installed:
+    """The sdist and wheel of a clean export of this checkout, and a fresh venv with the wheel
+    installed; once per session."""
+    uv = _uv_or_skip()
     root = _outside_the_repo(tmp_path_factory.mktemp("wheel"))
     dist = root / "dist"
-    _uv(uv, "build", "--out-dir", dist, PROJECT_ROOT, cwd=PROJECT_ROOT)
+    _build(uv, clean_export(root / "export"), dist)
     [wheel] = dist.glob("adtech_assets-*.whl")
     [sdist] = dist.glob("adtech_assets-*.tar.gz")
     constraints = root / "constraints.txt"
@@ -109,6 +136,46 @@ def test_the_wheel_ships_the_sql_inside_the_package_and_the_sdist_keeps_the_fold
     with tarfile.open(installed.sdist) as sdist:
         in_sdist = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
     assert repo_files <= in_sdist
+
+
+def _local_only(name: str) -> bool:
+    return name in LOCAL_ONLY or "__pycache__/" in name or ".data/" in name
+
+
+def _sdist_names(sdist: Path) -> set[str]:
+    with tarfile.open(sdist) as archive:
+        return {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
+
+
+def _wheel_names(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        return set(archive.namelist())
+
+
+def test_packages_hold_the_code_and_its_sql_only_whatever_lies_in_the_checkout(tmp_path):
+    """A checkout after ``adtech demo`` (its databases in ``.data/``), with a venv, benchmark data
+    and caches: neither the sdist nor a wheel (from the sdist, or straight from the tree as
+    ``pip install .`` builds it) holds any of it."""
+    uv = _uv_or_skip()
+    project = clean_export(_outside_the_repo(tmp_path / "checkout"))
+    for name, size in LOCAL_ONLY.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_bytes(os.urandom(size))
+    _build(uv, project, tmp_path / "dist")
+    _build(uv, project, tmp_path / "tree", "--wheel")
+    [sdist] = (tmp_path / "dist").glob("*.tar.gz")
+    wheels = [*(tmp_path / "dist").glob("*.whl"), *(tmp_path / "tree").glob("*.whl")]
+    assert len(wheels) == 2
+
+    in_sdist = _sdist_names(sdist)
+    assert not {n for n in in_sdist if _local_only(n)}
+    assert {n.split("/")[0] for n in in_sdist} == SDIST_TOP_LEVEL
+    assert sdist.stat().st_size < 1_000_000, "code and SQL: a few hundred kB"
+    for wheel in wheels:
+        in_wheel = _wheel_names(wheel)
+        assert not {n for n in in_wheel if _local_only(n)}, wheel
+        top_level = {n.split("/")[0] for n in in_wheel}
+        assert {t for t in top_level if not t.endswith(".dist-info")} == {"adtech_assets"}, wheel
 
 
 def test_from_the_source_checkout_the_sql_is_read_from_the_top_level_folders():

@@ -6,7 +6,7 @@ Postgres statements use driver placeholders.
 
 ``clickhouse_ddl/`` and ``seeds/`` are top-level folders of the repository; the wheel ships them
 inside the package (``adtech_assets/clickhouse_ddl``, ``adtech_assets/seeds``: hatch
-``force-include`` in pyproject.toml). They are read through ``importlib.resources`` from there,
+``sources`` in pyproject.toml). They are read through ``importlib.resources`` from there,
 and from the source checkout's top-level folders when the package runs from the repo (an
 editable install, ``uv run``)."""
 
