@@ -215,10 +215,15 @@ def change(postgres, table: str, statement: str, params=()) -> None:
 
 def started_run(instance: DagsterInstance, pid: int, started: str = "") -> str:
     """A run left STARTED on this host by the worker process ``pid``, as a kill -9 leaves it."""
+    from adtech_assets.runtime.run_liveness import HOST_TAG, PID_TAG, STARTED_TAG
+
+    return run_left_started(instance, {HOST_TAG: os.uname().nodename, PID_TAG: str(pid), STARTED_TAG: started})
+
+
+def run_left_started(instance: DagsterInstance, tags: dict[str, str]) -> str:
+    """A run of a one-op job with ``tags``, left STARTED."""
     from dagster import job, op
     from dagster._core.events import DagsterEvent, DagsterEventType
-
-    from adtech_assets.runtime.run_liveness import HOST_TAG, PID_TAG, STARTED_TAG
 
     @op
     def noop():
@@ -228,8 +233,7 @@ def started_run(instance: DagsterInstance, pid: int, started: str = "") -> str:
     def probe():
         noop()
 
-    run = instance.create_run_for_job(probe, tags={HOST_TAG: os.uname().nodename, PID_TAG: str(pid),
-                                                   STARTED_TAG: started})
+    run = instance.create_run_for_job(probe, tags=tags)
     instance.report_dagster_event(DagsterEvent(DagsterEventType.RUN_START.value, job_name=run.job_name),
                                   run_id=run.run_id)
     return run.run_id

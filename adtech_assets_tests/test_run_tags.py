@@ -12,8 +12,7 @@ import socket
 import subprocess
 from datetime import datetime, time, timedelta, timezone
 
-from dagster import DagsterInstance, DagsterRunStatus, job, op
-from dagster._core.events import DagsterEvent, DagsterEventType
+from dagster import DagsterInstance, DagsterRunStatus
 from dagster._core.storage.tags import TagType, get_tag_type
 
 from adtech_assets.defs.keys import DAYS_TAG, TRIGGER_TAG, partition_range_tags
@@ -25,7 +24,7 @@ from adtech_assets.runtime.run_liveness import (
     register_worker,
 )
 
-from .helpers import add_advertiser, add_campaign, add_events, sync
+from .helpers import add_advertiser, add_campaign, add_events, run_left_started, sync
 
 TODAY = datetime.now(timezone.utc).date()
 WORKER_TAGS = [HOST_TAG, PID_TAG, STARTED_TAG]
@@ -46,23 +45,6 @@ def local_instance(tmp_path) -> DagsterInstance:
     return DagsterInstance.from_config(str(home))
 
 
-def a_started_run(instance: DagsterInstance, tags: dict[str, str]) -> str:
-    """A run of a one-op job with ``tags``, left STARTED."""
-
-    @op
-    def noop():
-        pass
-
-    @job
-    def probe():
-        noop()
-
-    run = instance.create_run_for_job(probe, tags=tags)
-    instance.report_dagster_event(DagsterEvent(DagsterEventType.RUN_START.value, job_name=run.job_name),
-                                  run_id=run.run_id)
-    return run.run_id
-
-
 def test_a_sync_run_lists_its_trigger_and_days_first_and_the_worker_last(resources, postgres, tmp_path):
     campaign = add_campaign(postgres, "c", add_advertiser(postgres, "a"))
     add_events(postgres, "impressions", [(campaign, datetime.combine(TODAY - timedelta(days=2), time(8)))] * 3)
@@ -80,7 +62,7 @@ def test_a_backfill_from_the_ui_lists_its_range_before_the_worker(tmp_path):
     """The UI's backfill runs carry no adtech tags: their range comes first, then the worker
     tags that the ClickHouse resource adds when the run starts."""
     with local_instance(tmp_path) as instance:
-        run_id = a_started_run(instance, {"dagster/backfill": "abcdefgh",
+        run_id = run_left_started(instance, {"dagster/backfill": "abcdefgh",
                                           **partition_range_tags(TODAY - timedelta(days=3), TODAY)})
         register_worker(instance, run_id)
         keys = as_the_ui_lists(instance, run_id)
@@ -92,7 +74,7 @@ def test_runs_tagged_under_the_former_names_are_still_settled(tmp_path):
     gone = subprocess.Popen(["true"])
     gone.wait()
     with local_instance(tmp_path) as instance:
-        run_id = a_started_run(instance, {"adtech/worker_host": socket.gethostname(),
+        run_id = run_left_started(instance, {"adtech/worker_host": socket.gethostname(),
                                           "adtech/worker_pid": str(gone.pid), "adtech/worker_started": ""})
         assert fail_dead_runs(instance) == [run_id]
         assert instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE

@@ -26,8 +26,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -37,8 +35,9 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from dg_dev import start_dagster_dev, stop  # noqa: E402
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DG = PROJECT_ROOT / ".venv" / "bin" / "dg"
 ADTECH = PROJECT_ROOT / ".venv" / "bin" / "adtech"
 ASSETS = [["analytics", "fact_impressions"], ["analytics", "fact_clicks"], ["analytics", "agg_campaign_daily"]]
 
@@ -101,11 +100,6 @@ def wait_for(what: str, check, timeout: float, interval: float = 1.0):
     raise SystemExit(f"{what}: not within {timeout:.0f} s")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def adtech(env: dict[str, str], *args: str) -> None:
     subprocess.run([str(ADTECH), *args], env=env, cwd=PROJECT_ROOT, check=True, stdout=subprocess.DEVNULL)
@@ -122,25 +116,7 @@ def throwaway_setup(folder: Path, days: int) -> dict[str, str]:
     return env
 
 
-def start_dagster_dev(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    with log.open("w") as out:
-        process = subprocess.Popen([str(DG), "dev", "--host", "127.0.0.1", "--port", str(port)], cwd=PROJECT_ROOT,
-                                   env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    return process, f"http://127.0.0.1:{port}"
 
-
-def stop(process: subprocess.Popen) -> None:
-    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 15)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def idle(url: str) -> bool:

@@ -25,8 +25,6 @@ import argparse
 import json
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,11 +37,12 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from dg_dev import start_dagster_dev, stop  # noqa: E402
+
 from adtech_assets.cli.home import dagster_home  # noqa: E402
 from adtech_assets.defs.resources import ClickHouseResource, PostgresResource  # noqa: E402
 from adtech_assets.settings import CLICKHOUSE_URL, PG_URL, sync_interval_seconds  # noqa: E402
 
-DG = PROJECT_ROOT / ".venv" / "bin" / "dg"
 SENSOR_RUNS = """{ runsOrError(filter: {tags: [{key: "dagster/sensor_name", value: "postgres_changes"}]}, limit: 5) {
   ... on Runs { results { runId creationTime startTime endTime } } } }"""
 IN_FLIGHT = """{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED]}) {
@@ -66,35 +65,12 @@ def graphql(url: str, query: str) -> dict:
         return json.load(response)["data"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
-
-def start_dagster_dev(log: Path) -> tuple[subprocess.Popen, str]:
+def start_ui(log: Path) -> tuple[subprocess.Popen, str]:
     home = dagster_home()  # as for the CLI: the instance settings adtech writes for a new home
-    port = free_port()
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(DG), "dev", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)},
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    return process, f"http://127.0.0.1:{port}"
+    return start_dagster_dev({**os.environ, "DAGSTER_HOME": str(home)}, log)
 
 
-def stop(process: subprocess.Popen) -> None:
-    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def wait_until_idle(url: str, quiet_seconds: float, timeout: float) -> None:
@@ -161,7 +137,7 @@ def main() -> None:
     process = None
     url = args.url
     if not url:
-        process, url = start_dagster_dev(args.log)
+        process, url = start_ui(args.log)
         print(f"started dagster dev at {url} (log: {args.log})", flush=True)
     try:
         wait_until_idle(url, quiet_seconds=2 * sync_interval_seconds() + 5, timeout=900)
@@ -179,7 +155,7 @@ def main() -> None:
               f"max {max(seconds):.1f} s over {len(seconds)}")
     finally:
         if process is not None:
-            stop(process)
+            stop(process, grace=15)
 
 
 if __name__ == "__main__":
