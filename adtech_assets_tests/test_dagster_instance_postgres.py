@@ -19,6 +19,7 @@ from dagster import (
     DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
+    QueuedRunCoordinator,
     execute_job,
     materialize,
     reconstructable,
@@ -82,7 +83,9 @@ def test_instance_storage_is_postgres(dagster_home):
         assert isinstance(instance.run_storage, PostgresRunStorage)
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
-        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        coordinator = instance.run_coordinator
+        assert isinstance(coordinator, QueuedRunCoordinator), type(coordinator)
+        assert coordinator.backfill_interval_seconds == 1  # a UI backfill gets its run within seconds
 
 
 def test_a_materialization_survives_a_restart(dagster_home, dagster_db, pg_url, resources):
