@@ -140,3 +140,30 @@ def test_source_rows_no_partition_can_hold_are_said_never_stored_clamped_and_the
 def ch_rows(clickhouse, statement: str) -> list[tuple]:
     with clickhouse.session() as ch:
         return ch.client.query(statement).result_rows
+
+
+def test_the_sensor_warns_with_the_same_count_as_the_sync():
+    """The daemon's tick logs the note `adtech sync` prints: the source rows outside the
+    partitions as they are now, not the pending days (nothing when there are none)."""
+    from adtech_assets.defs.automation import _warn_outside_partitions
+    from adtech_assets.engine.planner import PassPlan, outside_note
+
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def warning(self, line):
+            self.lines.append(line)
+
+    plan = PassPlan(days=[], outside_partitions=[TODAY], reasons={}, tables={}, found={}, dims_changed=[],
+                    fingerprinted=False, fingerprint_owed=False,
+                    rows_outside={"impressions": (1, 0, 2), "clicks": (0, 0, 0)})
+    log = Log()
+    _warn_outside_partitions(plan, log)
+    assert log.lines == [outside_note(plan.rows_outside).removeprefix("note: ")]
+    assert log.lines[0].startswith("3 source row(s) fall outside the partitions"), log.lines
+    assert "impressions: 1 without created_at, 2 after today (UTC)" in log.lines[0]
+    quiet = Log()
+    _warn_outside_partitions(PassPlan(days=[], outside_partitions=[TODAY], reasons={}, tables={}, found={},
+                                      dims_changed=[], fingerprinted=False, fingerprint_owed=False), quiet)
+    assert quiet.lines == []

@@ -68,7 +68,7 @@ from adtech_assets.defs.keys import (
 )
 from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
 from adtech_assets.engine.days import day_ranges, days_between
-from adtech_assets.engine.planner import PassPlan, plan_pass
+from adtech_assets.engine.planner import PassPlan, outside_note, plan_pass
 from adtech_assets.engine.write_counters import Counters, read_counters
 from adtech_assets.errors import AdtechError
 from adtech_assets.runtime.run_liveness import fail_dead_runs
@@ -137,10 +137,9 @@ def run_requests(plan: PassPlan, in_flight: list, busy_days: set[date]) -> list[
 
 
 def _warn_outside_partitions(plan: PassPlan, log) -> None:
-    if plan.outside_partitions:
-        log.warning(f"{len(plan.outside_partitions)} pending day(s) fall outside the partitions: "
-                    f"{[d.isoformat() for d in plan.outside_partitions[:5]]}; they load once the partitions "
-                    "reach them (see check no_rows_outside_partitions)")
+    """The note `adtech sync` prints, in the tick's log: the source rows no partition holds now."""
+    if note := outside_note(plan.rows_outside):
+        log.warning(note.removeprefix("note: "))
 
 
 @dataclass

@@ -34,7 +34,7 @@ moves), and whether the dims differ.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -445,3 +445,18 @@ def plan_pass(
         removed_outside=removed,
         loaded_rows={key: entry.rows for key, entry in manifest.items() if key[1] in pending},
     )
+
+
+def outside_note(rows_outside: Mapping[str, Sequence[int]]) -> str | None:
+    """One line on the source rows no partition holds, as they are now (the planner's count:
+    it goes once they are deleted or moved inside); None when there are none."""
+    total = sum(sum(counts) for counts in rows_outside.values())
+    if not total:
+        return None
+    labels = ("without created_at", "before ADTECH_PARTITIONS_START", "after today (UTC)")
+    per_source = "; ".join(
+        f"{source}: " + ", ".join(f"{n} {label}" for n, label in zip(counts, labels, strict=True) if n)
+        for source, counts in sorted(rows_outside.items()) if sum(counts))
+    return (f"note: {total} source row(s) fall outside the partitions, so ClickHouse and the KPIs leave them "
+            f"out ({per_source}): fix their created_at, or set ADTECH_PARTITIONS_START earlier for older "
+            f"rows (future days load once today reaches them); see check no_rows_outside_partitions")

@@ -17,24 +17,10 @@ from adtech_assets.cli.sync.plan import (
 )
 from adtech_assets.cli.sync.report import SyncReport
 from adtech_assets.db.connections import from_environment, preflight
+from adtech_assets.engine.planner import outside_note
 from adtech_assets.engine.write_counters import read_counters
 from adtech_assets.runtime.gc_tuning import freeze_imports
 from adtech_assets.settings import partitions_start
-
-
-def outside_note(rows_outside: Mapping[str, Sequence[int]]) -> str | None:
-    """One line on the source rows no partition holds, as they are now (the planner's count:
-    it goes once they are deleted or moved inside); None when there are none."""
-    total = sum(sum(counts) for counts in rows_outside.values())
-    if not total:
-        return None
-    labels = ("without created_at", "before ADTECH_PARTITIONS_START", "after today (UTC)")
-    per_source = "; ".join(
-        f"{source}: " + ", ".join(f"{n} {label}" for n, label in zip(counts, labels, strict=True) if n)
-        for source, counts in sorted(rows_outside.items()) if sum(counts))
-    return (f"note: {total} source row(s) fall outside the partitions, so ClickHouse and the KPIs leave them "
-            f"out ({per_source}): fix their created_at, or set ADTECH_PARTITIONS_START earlier for older "
-            f"rows (future days load once today reaches them); see check no_rows_outside_partitions")
 
 
 def print_report(report: SyncReport, rows_outside: Mapping[str, Sequence[int]] | None = None) -> int:
