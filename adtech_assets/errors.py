@@ -26,6 +26,15 @@ class TransientError(AdtechError):
     retriable = True
 
 
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling, the root cause last: a
+    driver wraps the reason (a full disk, a refused connection) in exceptions of its own."""
+    chain = [exc]
+    while (nxt := chain[-1].__cause__ or chain[-1].__context__) is not None and nxt not in chain:
+        chain.append(nxt)
+    return chain
+
+
 def disk_full(path: Path, cause: str, remedy: str) -> AdtechError:
     """The line for a write that found no room on the disk holding ``path``: the path, the
     disk's free and total space (of its nearest existing folder), the cause and ``remedy``."""

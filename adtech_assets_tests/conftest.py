@@ -66,6 +66,17 @@ def pg_server_url() -> Iterator[str]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """An ``ADTECH_DATA_DIR`` of the test's own for an embedded Postgres that the test starts and
+    stops, in its own temporary folder for the reason ``pg_server_url`` gives; stopped and
+    removed after."""
+    folder = Path(tempfile.mkdtemp(prefix="adtech-data-"))
+    yield folder
+    stop_embedded_postgres(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def template_database(pg_server_url) -> Iterator[str]:
     """A migrated database that each test clones (CREATE DATABASE ... TEMPLATE is fast)."""

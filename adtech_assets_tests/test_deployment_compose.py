@@ -173,7 +173,7 @@ def test_adtech_query_has_a_read_only_profile_on_the_server_and_the_docs_name_it
     """The profile the docs give `adtech query`'s user is loaded by the stack's ClickHouse and
     makes the server read-only (readonly=1, which `adtech query` itself also sets: a client that
     asked a readonly=1 user for another value would be refused); the user reads analytics only."""
-    from adtech_assets.cli.query import READ_ONLY
+    from adtech_assets.db.clickhouse.client import READ_ONLY
 
     path = DEPLOY / "clickhouse" / "users.d" / "adtech_query.xml"
     mounts = {volume.split(":")[0]: volume.split(":")[1] for volume in services()["clickhouse"]["volumes"]}

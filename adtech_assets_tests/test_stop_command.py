@@ -5,14 +5,10 @@ A real embedded server, in a data directory of its own."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
-
-from adtech_assets.db.postgres.embedded import stop_embedded_postgres
 
 from .helpers import cli_env, run_cli
 
@@ -28,15 +24,6 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-@pytest.fixture
-def data_dir():
-    """Not under pytest's basetemp (see conftest: the server runs as its own user)."""
-    folder = Path(tempfile.mkdtemp(prefix="adtech-stop-"))
-    yield folder
-    stop_embedded_postgres(folder)
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.long(34)

@@ -8,16 +8,12 @@ code server does; a real embedded server in a data directory of its own."""
 from __future__ import annotations
 
 import queue
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
-from pathlib import Path
 
 import pytest
 
-from adtech_assets.db.postgres.embedded import stop_embedded_postgres
 from adtech_assets.settings import PROJECT_ROOT
 
 from .helpers import cli_env, run_cli
@@ -65,15 +61,6 @@ class LongLived:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=30)
-
-
-@pytest.fixture
-def data_dir():
-    """Not under pytest's basetemp (see conftest: the server runs as its own user)."""
-    folder = Path(tempfile.mkdtemp(prefix="adtech-stop-in-use-"))
-    yield folder
-    stop_embedded_postgres(folder)
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_long_lived_process_starts_the_server_again_after_adtech_stop(data_dir, tmp_path):

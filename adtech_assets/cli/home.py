@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from adtech_assets import settings
-from adtech_assets.errors import AdtechError, disk_full
+from adtech_assets.errors import AdtechError, disk_full, exception_chain
 
 EVENT_LOG_MODULE = "adtech_assets.runtime.event_log_storage"
 RUN_COORDINATOR_MODULE = "adtech_assets.runtime.run_coordinator"
@@ -107,18 +107,17 @@ def opened_instance(home: Path):
         raise
 
 
-def _write_failure(exc: BaseException | None, home: Path) -> str | None:
+def _write_failure(exc: BaseException, home: Path) -> str | None:
     """What a failed write to the home's files said, when a full disk is its cause; None for
     other errors."""
     import sqlite3
 
-    while exc is not None:
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            return exc.strerror
-        if isinstance(exc, sqlite3.OperationalError) and (str(exc) == _SQLITE_DISK_FULL or (
-                str(exc) == _SQLITE_IO_ERROR and shutil.disk_usage(home).free < _NEARLY_FULL_BYTES)):
-            return f"SQLite: {exc}"
-        exc = exc.__cause__ or exc.__context__
+    for cause in exception_chain(exc):
+        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+            return cause.strerror
+        if isinstance(cause, sqlite3.OperationalError) and (str(cause) == _SQLITE_DISK_FULL or (
+                str(cause) == _SQLITE_IO_ERROR and shutil.disk_usage(home).free < _NEARLY_FULL_BYTES)):
+            return f"SQLite: {cause}"
     return None
 
 

@@ -21,8 +21,6 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -34,14 +32,11 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from adtech_assets.db.clickhouse.client import (
     DATABASE,
     ClickHouse,
-    ClickHouseSession,
     lock_holder,
 )
 from adtech_assets.errors import AdtechError
 from adtech_assets.redaction import first_line, redact_text
 
-# readonly=1: reads only; no INSERT, DDL, SET or SETTINGS, no table function reaching outside
-READ_ONLY = {"readonly": 1}
 READABLE_DATABASES = (DATABASE, "system")
 # Say why nothing happens when opening the engine takes longer than this (another process has it).
 WAIT_NOTICE_SECONDS = 2.0
@@ -84,7 +79,7 @@ def read_query(clickhouse: ClickHouse, statement: str, notice: TextIO = sys.stde
         with clickhouse.session() as ch:
             if timer:
                 timer.cancel()
-            with _read_only(ch) as (client, settings):
+            with ch.read_only() as (client, settings):
                 canonical = _checked(client, settings, statement)
                 table = client.query_arrow(canonical, settings=settings)
     except ClickHouseError as exc:
@@ -99,27 +94,6 @@ def read_query(clickhouse: ClickHouse, statement: str, notice: TextIO = sys.stde
         return pl.from_arrow(table)
     except Exception as exc:  # an Arrow type polars cannot hold
         raise AdtechError(f"cannot show the result ({first_line(exc)}): cast that column with toString()") from None
-
-
-@contextmanager
-def _read_only(ch: ClickHouseSession) -> Iterator[tuple[Client, dict]]:
-    """A connection that is read-only for the statement, in database analytics, and the settings
-    each call on it takes. On chDB a connection of its own to the engine this session holds,
-    read-only for its whole life: chDB cannot lower ``readonly`` again once it is set, so the
-    session's own connection is left as it was. On a server the session's client, with
-    ``readonly=1`` and the database on each request (HTTP keeps nothing between requests); a user
-    whose profile already has ``readonly=1`` (docs/deployment.md) sends neither setting."""
-    import clickhouse_connect
-
-    path = ch.target.embedded_path
-    if path is None:
-        yield ch.client, {**READ_ONLY, "database": DATABASE}
-        return
-    client = clickhouse_connect.get_client(dsn=f"chdb://{path}", database=DATABASE, settings=READ_ONLY)
-    try:
-        yield client, {}
-    finally:
-        client.close()
 
 
 def _checked(client: Client, settings: dict, statement: str) -> str:

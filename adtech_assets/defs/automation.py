@@ -80,6 +80,11 @@ from adtech_assets.settings import (
     verify_interval_seconds,
 )
 
+# What the three sensors share: on by default, every ADTECH_SYNC_INTERVAL_SECONDS.
+EVERY_SYNC_INTERVAL = {
+    "minimum_interval_seconds": sync_interval_seconds(),
+    "default_status": DefaultSensorStatus.RUNNING,
+}
 # A tick waits this long for the embedded engine, then leaves the look to the next tick.
 SENSOR_LOCK_SECONDS = 5
 # The sensor observes the source tables whose write counters moved (row count, newest change) at
@@ -179,8 +184,7 @@ def automated_pass(
 
 @sensor(
     name="postgres_changes",
-    minimum_interval_seconds=sync_interval_seconds(),
-    default_status=DefaultSensorStatus.RUNNING,
+    **EVERY_SYNC_INTERVAL,
     jobs=[load_days, refresh_dims_and_kpis],
     description="Requests the dims and the fact days that differ from Postgres (new rows, updates, deletes, drift).",
 )
@@ -220,8 +224,7 @@ def postgres_changes(context: SensorEvaluationContext, postgres: PostgresResourc
 
 @sensor(
     name="rollup_follows_facts",
-    minimum_interval_seconds=sync_interval_seconds(),
-    default_status=DefaultSensorStatus.RUNNING,
+    **EVERY_SYNC_INTERVAL,
     jobs=[load_days],
     description="Requests rollup days whose fact days were materialized after them (backfills, hand runs).",
 )
@@ -259,8 +262,7 @@ def rollup_follows_facts(context: SensorEvaluationContext):
 
 @sensor(
     name="kpis_follow_rollup",
-    minimum_interval_seconds=sync_interval_seconds(),
-    default_status=DefaultSensorStatus.RUNNING,
+    **EVERY_SYNC_INTERVAL,
     jobs=[refresh_kpis],
     description="Refreshes the KPI views' metadata (row counts, previews) once rollup days were rebuilt after it.",
 )

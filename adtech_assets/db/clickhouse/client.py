@@ -40,7 +40,7 @@ from clickhouse_connect.driver.exceptions import (
 from adtech_assets.db.clickhouse.cluster import deployment_cluster
 from adtech_assets.db.clickhouse.native_stream import NativeStream
 from adtech_assets.db.sql_files import clickhouse_sql
-from adtech_assets.errors import AdtechError, TransientError, disk_full
+from adtech_assets.errors import AdtechError, TransientError, disk_full, exception_chain
 from adtech_assets.redaction import first_line
 from adtech_assets.settings import (
     CLICKHOUSE_URL,
@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     import polars as pl
 
 DATABASE = "analytics"
+# readonly=1: reads only; no INSERT, DDL, SET or SETTINGS, no table function reaching outside
+READ_ONLY = {"readonly": 1}
 _AUTH_FAILED = 516
 _NOT_ENOUGH_SPACE = 243
 # How ClickHouse says a write found no room: its own reservation check, or the OS's ENOSPC
@@ -143,6 +145,24 @@ class ClickHouseSession:
         body = "\n".join(json.dumps(row, default=_json_value) for row in rows)
         self.client.raw_insert(f"{DATABASE}.{validate_identifier(table, 'table')}", column_names=list(rows[0]),
                                insert_block=body.encode(), fmt="JSONEachRow")
+
+    @contextmanager
+    def read_only(self) -> Iterator[tuple[Client, dict]]:
+        """A connection that is read-only for one statement, in database analytics, and the
+        settings each call on it takes (``adtech query``). On chDB a connection of its own to the
+        engine this session holds, read-only for its whole life: chDB cannot lower ``readonly``
+        again once it is set, so the session's own connection is left as it was. On a server the
+        session's client, with ``readonly=1`` and the database on each request (HTTP keeps
+        nothing between requests)."""
+        path = self.target.embedded_path
+        if path is None:
+            yield self.client, {**READ_ONLY, "database": DATABASE}
+            return
+        client = clickhouse_connect.get_client(dsn=f"chdb://{path}", database=DATABASE, settings=READ_ONLY)
+        try:
+            yield client, {}
+        finally:
+            client.close()
 
     @contextmanager
     def staging_table(self, like: str) -> Iterator[str]:
@@ -359,7 +379,7 @@ def disk_full_error(exc: BaseException, target: ClickHouseTarget) -> AdtechError
     from the engine or from a file of ours), naming the disk, its free space and what to do;
     None for any other error. Not retriable: the next write would find the same disk, so a step
     fails at once, and the first pass after space is freed reloads what stayed pending."""
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     full_file = next((e.filename for e in chain if isinstance(e, OSError) and e.errno == errno.ENOSPC
                       and e.filename), None)
     said_by_clickhouse = any(isinstance(e, ClickHouseError) or type(e).__module__.startswith("chdb")
@@ -374,14 +394,6 @@ def disk_full_error(exc: BaseException, target: ClickHouseTarget) -> AdtechError
     elsewhere = (f"point {CLICKHOUSE_URL} at a chdb:///path on another disk" if clickhouse_url()
                  else f"set {DATA_DIR} to a folder on another disk")
     return disk_full(Path(full_file) if full_file is not None else target.embedded_path, reason, elsewhere)
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and the exceptions it was raised from or while handling."""
-    chain = [exc]
-    while (nxt := chain[-1].__cause__ or chain[-1].__context__) is not None and nxt not in chain:
-        chain.append(nxt)
-    return chain
 
 
 def _json_value(value: Any) -> str:
@@ -429,6 +441,4 @@ def _string_literal(text: str) -> str:
 def _first_line(exc: BaseException, target: ClickHouseTarget | None = None) -> str:
     """The root cause's first line, redacted: a driver's wrapper text (URLs, query ids) says
     less than e.g. ``[Errno 111] Connection refused`` at the bottom of its chain."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__
-    return first_line(exc, [target.password] if target else [])
+    return first_line(exception_chain(exc)[-1], [target.password] if target else [])
