@@ -34,6 +34,11 @@ RECONCILE_CRON = "ADTECH_RECONCILE_CRON"
 RECONCILE_LOOKBACK_DAYS = "ADTECH_RECONCILE_LOOKBACK_DAYS"
 VERIFY_INTERVAL_SECONDS = "ADTECH_VERIFY_INTERVAL_SECONDS"
 CLICKHOUSE_CLUSTER = "ADTECH_CLICKHOUSE_CLUSTER"
+CHANGE_SOURCE = "ADTECH_CHANGE_SOURCE"
+SLOT = "ADTECH_SLOT"
+SLOT_WARN_BYTES = "ADTECH_SLOT_WARN_BYTES"
+SLOT_FAIL_BYTES = "ADTECH_SLOT_FAIL_BYTES"
+RETAIN_BEFORE = "ADTECH_RETAIN_BEFORE"
 DAGSTER_HOME = "DAGSTER_HOME"
 
 
@@ -124,6 +129,43 @@ def verify_interval_seconds() -> int:
     """How often the sensor looks for drift in ClickHouse and fingerprints Postgres after
     updates or deletes, at most (an idle tick between looks reads only the write counters)."""
     return _positive_int(VERIFY_INTERVAL_SECONDS, 120)
+
+
+def change_source() -> str:
+    """``auto`` (the change log where the server offers it, else scans), ``log`` (the change log
+    or fail) or ``scan`` (never create a slot)."""
+    value = (os.environ.get(CHANGE_SOURCE) or "auto").lower()
+    if value not in ("auto", "log", "scan"):
+        raise AdtechError(f"{CHANGE_SOURCE}={value!r} must be auto, log or scan")
+    return value
+
+
+def slot_name() -> str | None:
+    """The replication slot's name as set (validated); None: ``adtech_<database>``."""
+    value = os.environ.get(SLOT) or None
+    if value and not re.fullmatch(r"[a-z0-9_]{1,63}", value):
+        raise AdtechError(f"{SLOT}={value!r} must be 1-63 lower-case letters, digits or underscores")
+    return value
+
+
+def slot_bounds() -> tuple[int, int]:
+    """WAL a slot may hold before its check warns, and before it fails (bytes)."""
+    return (_positive_int(SLOT_WARN_BYTES, 1 << 30), _positive_int(SLOT_FAIL_BYTES, 16 << 30))
+
+
+def retain_before(today: date | None = None) -> date | None:
+    """``ADTECH_RETAIN_BEFORE``: days before it are frozen in ClickHouse (a date, or a number of
+    days back from today, UTC); None when unset."""
+    value = os.environ.get(RETAIN_BEFORE) or None
+    if value is None:
+        return None
+    today = today or datetime.now(timezone.utc).date()
+    if value.isdigit():
+        return date.fromordinal(today.toordinal() - int(value))
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise AdtechError(f"{RETAIN_BEFORE}={value!r} must be a date (YYYY-MM-DD) or a number of days back") from None
 
 
 def _cron(name: str, default: str | None) -> str | None:

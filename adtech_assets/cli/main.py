@@ -1,4 +1,4 @@
-"""The ``adtech`` command: migrate, seed, sync, demo, query and stop.
+"""The ``adtech`` command: migrate, seed, sync, demo, query, slot and stop.
 
 Problems the user can fix (config, reachability, credentials) print as one line on stderr
 and exit 2; a failed check exits 1.
@@ -145,6 +145,12 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_slot(args: argparse.Namespace) -> int:
+    from adtech_assets.cli.slot import cmd_slot as slot
+
+    return slot(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adtech", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--format", choices=["table", "csv"], default="table",
                        help="table (default): aligned columns and a row count; csv: a header line, then rows")
     query.set_defaults(func=cmd_query)
+
+    slot = sub.add_parser("slot", help="show the change log's replication slot on the source (WAL it holds), or drop it")
+    slot.add_argument("--drop", action="store_true",
+                      help="drop the slot (a pipeline stopped for good must, or the source keeps WAL for it)")
+    slot.set_defaults(func=cmd_slot)
 
     sub.add_parser("stop", help="stop the embedded Postgres under the data directory, if it runs").set_defaults(func=cmd_stop)
     return parser

@@ -67,6 +67,7 @@ from adtech_assets.defs.keys import (
     TRIGGER_TAG,
 )
 from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
+from adtech_assets.engine.change_source import scans_note, unread_changes
 from adtech_assets.engine.days import day_ranges, days_between
 from adtech_assets.engine.planner import PassPlan, outside_note, plan_pass
 from adtech_assets.engine.write_counters import Counters, read_counters
@@ -142,9 +143,11 @@ def run_requests(plan: PassPlan, in_flight: list, busy_days: set[date]) -> list[
 
 
 def _warn_outside_partitions(plan: PassPlan, log) -> None:
-    """The note `adtech sync` prints, in the tick's log: the source rows no partition holds now."""
-    if note := outside_note(plan.rows_outside):
-        log.warning(note.removeprefix("note: "))
+    """The notes `adtech sync` prints, in the tick's log: the source rows no partition holds
+    now, and changes found by scans rather than the change log."""
+    for note in (outside_note(plan.rows_outside), plan.why_scans and scans_note(plan.why_scans), plan.restart):
+        if note:
+            log.warning(note.removeprefix("note: "))
 
 
 @dataclass
@@ -195,13 +198,15 @@ def postgres_changes(context: SensorEvaluationContext, postgres: PostgresResourc
         counters = read_counters(postgres)
         verify = now - memo.looked_at >= verify_interval_seconds()
         observe = counters != memo.observed_counters and now - memo.observed_at >= OBSERVE_SOURCES_SECONDS
-        if counters == memo.counters and not verify and not observe:
+        # the counters are statistics, late by up to a second or more: the change log is not
+        changed = counters != memo.counters or unread_changes(postgres)
+        if not changed and not verify and not observe:
             return SkipReason("no source rows changed")
         observations = source_observations(context.instance, postgres, counters) if observe else []
         if observe:
             memo.observed_counters = counters
             memo.observed_at = now if observations else memo.observed_at
-        if counters == memo.counters and not verify:  # only the sources' observation was owed
+        if not changed and not verify:  # only the sources' observation was owed
             return SensorResult(skip_reason="no source rows changed", cursor=memo.to_json(), asset_events=observations)
         fingerprint_allowed = now - memo.fingerprinted_at >= verify_interval_seconds()
         plan, requests = automated_pass(context.instance, postgres, clickhouse, context.log,

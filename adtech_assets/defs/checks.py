@@ -28,12 +28,18 @@ from dagster import (
     multi_asset_check,
 )
 
+from adtech_assets import settings
 from adtech_assets.catalog import DIMS, FACTS, ROLLUP_TABLE, DimSpec, FactSpec
 from adtech_assets.db.clickhouse.client import ClickHouseSession
 from adtech_assets.db.postgres.client import Postgres
 from adtech_assets.defs.keys import CLICKHOUSE_POOL, IO_RETRY, ROLLUP_KEY, table_key
 from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
 from adtech_assets.defs.step_failures import as_step_failure
+from adtech_assets.engine.change_source import (
+    change_log_state,
+    describe_slot,
+    scans_note,
+)
 from adtech_assets.engine.days import partition_window
 from adtech_assets.engine.fingerprints import (
     FACT_COLUMNS,
@@ -49,6 +55,7 @@ ROW_COUNTS_MATCH_POSTGRES = "row_counts_match_postgres"
 NO_ROWS_OUTSIDE_PARTITIONS = "no_rows_outside_partitions"
 IDS_MATCH_POSTGRES = "ids_match_postgres"
 TOTALS_MATCH_FACTS = "totals_match_facts"
+CHANGE_LOG_KEEPS_UP = "change_log_keeps_up"
 MAX_LISTED = 20
 # Every day a ClickHouse Date can hold: "all days" for a checks-only run.
 ALL_DAYS = (date(1970, 1, 1), date(2149, 6, 6))
@@ -146,6 +153,9 @@ def checked_days(context: AssetCheckExecutionContext) -> list[date] | None:
                        description="Per day: the Postgres content fingerprint of [day, day+1) = ClickHouse's."),
         AssetCheckSpec(NO_ROWS_OUTSIDE_PARTITIONS, asset=table_key(spec.table),
                        description="Source rows that no daily partition holds (before the start, future, no created_at)."),
+        AssetCheckSpec(CHANGE_LOG_KEEPS_UP, asset=table_key(spec.table),
+                       description="Changes come from Postgres's change log, and its slot holds less WAL than "
+                                   "ADTECH_SLOT_WARN_BYTES (warns) / ADTECH_SLOT_FAIL_BYTES (fails)."),
     )],
     can_subset=True,
     **CLICKHOUSE_CHECK,
@@ -161,6 +171,32 @@ def fact_checks(context: AssetCheckExecutionContext, postgres: PostgresResource,
             yield compare_fact_days(spec, days, postgres, clickhouse)
         if selected(context, spec, NO_ROWS_OUTSIDE_PARTITIONS):
             yield rows_outside_partitions(spec, postgres)
+        if selected(context, spec, CHANGE_LOG_KEEPS_UP):
+            yield change_log_keeps_up(spec, postgres)
+
+
+def change_log_keeps_up(spec: FactSpec, postgres: PostgresResource) -> AssetCheckResult:
+    """Warns when changes are found by scans (their blind spots) or the slot holds more WAL than
+    the warning bound; fails past the failing bound or when the server invalidated the slot."""
+    status, why_scans = change_log_state(postgres)
+    warn, fail = settings.slot_bounds()
+    if why_scans:
+        return AssetCheckResult(asset_key=table_key(spec.table), check_name=CHANGE_LOG_KEEPS_UP, passed=False,
+                                severity=AssetCheckSeverity.WARN, metadata={"change_source": "scans"},
+                                description=scans_note(why_scans).removeprefix("note: "))
+    held = status.held_bytes or 0
+    bad = status.lost or held > fail
+    return AssetCheckResult(
+        asset_key=table_key(spec.table),
+        check_name=CHANGE_LOG_KEEPS_UP,
+        passed=not bad and held <= warn,
+        severity=AssetCheckSeverity.ERROR if bad else AssetCheckSeverity.WARN,
+        metadata={"change_source": "change log", "slot": status.slot, "wal_status": str(status.wal_status),
+                  "wal_held_bytes": held, "wal_unread_bytes": status.unread_bytes or 0,
+                  "warn_bytes": warn, "fail_bytes": fail,
+                  "max_slot_wal_keep_size": status.max_slot_wal_keep_size},
+        description=describe_slot(status),
+    )
 
 
 def rows_outside_partitions(spec: FactSpec, postgres: PostgresResource) -> AssetCheckResult:

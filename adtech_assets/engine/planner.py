@@ -10,12 +10,15 @@ The sensor, the schedules, the reconciliation sweep and ``adtech sync`` all plan
    ClickHouse, and differs if its content is no longer what was loaded. Days outside the
    partitions are not judged but removed: loads write only days inside, so ClickHouse must hold
    no row on another day (rows written there by hand, days loaded before the start moved later);
-3. **new rows in Postgres**, when a table's insert counter moved: the days of rows that the
-   previous look's snapshot could not see (``engine.snapshots``, index-bound);
-4. **updates and deletes in Postgres**, when a table's update or delete counter moved, its file
-   node changed (TRUNCATE), its counters were reset, the partitions' start moved, or on the
-   first pass and when asked (``full``): every day's fingerprint in Postgres compared with the
-   manifest (one scan of the table, so it is gated);
+3. **changes in Postgres** (``engine.change_source``): from the change log, the days each
+   committed insert, update and delete touched; or, by scans, the days of rows that the
+   previous look's snapshot could not see (``engine.snapshots``, index-bound), weighed against
+   the insert counter;
+4. **a fingerprint of every day in Postgres** compared with the manifest (one scan of the table,
+   so it is gated): on the first pass, when asked (``full``), when the change source changed or
+   the change log's slot was (re)created, after a TRUNCATE or a column dropped and added back
+   (the table's layout), when the partitions' start moved; by scans also when an update or delete
+   counter moved, the counters were reset or report inserts the id scan did not find;
 5. **dims**: the whole (small) source tables compared with ClickHouse;
    and ``agg_campaign_totals`` with the rollup's sums, rebuilt here when it differs and no
    rollup day is due (a rollup rebuild rebuilds it);
@@ -42,7 +45,9 @@ import psycopg
 
 from adtech_assets.catalog import DAILY_TABLES, DIMS, FACTS, ROLLUP_TABLE
 from adtech_assets.db.clickhouse.client import ClickHouseSession
+from adtech_assets.db.postgres.change_log import SlotStatus
 from adtech_assets.db.postgres.client import Postgres, table_query
+from adtech_assets.engine.change_source import LOG, SCAN, change_source
 from adtech_assets.engine.days import (
     clickhouse_holds,
     day_ranges,
@@ -89,8 +94,9 @@ EVERY_DAY = (date(1, 1, 1), date(9999, 12, 31))
 MERGE_ROWS = 500_000
 
 Window = tuple[date, date]  # [first day, last day + 1) of the partitions
-# Per fact table fingerprinted in Postgres this pass: the first day covered and the days with rows.
-Covered = dict[str, tuple[date, set[date]]]
+# Per fact table, what this pass read of its days in Postgres: the first day of a fingerprint
+# (``date.max``: none), the days with rows, and single days counted (outside the partitions).
+Covered = dict[str, tuple[date, set[date], set[date]]]
 
 
 @dataclass
@@ -105,11 +111,20 @@ class PlannerCursor:
     # and the window counted against (a count is a scan of those rows: made when a pass looks)
     outside: dict[str, list[int]] = field(default_factory=dict)
     outside_window: list[str] = field(default_factory=list)
+    source: str | None = None  # the change source of the last pass (LOG or SCAN)
+    read_to: str | None = None  # the change log's position the last pass read to
+    layout: dict[str, str] = field(default_factory=dict)  # per event table: columns, numbers, identity
+    # scans: per event table, inserts the counters reported beyond the rows the scans found
+    unfound_inserts: dict[str, int] = field(default_factory=dict)
+    history_fingerprinted: dict[str, str] = field(default_factory=dict)  # per event table: last whole fingerprint
 
     def to_json(self) -> str:
         return json.dumps({"changes": self.changes.to_dict(), "counters": self.counters,
                            "fingerprinted": self.fingerprinted, "partitions_start": self.partitions_start,
-                           "outside": self.outside, "outside_window": self.outside_window},
+                           "outside": self.outside, "outside_window": self.outside_window,
+                           "source": self.source, "read_to": self.read_to, "layout": self.layout,
+                           "unfound_inserts": self.unfound_inserts,
+                           "history_fingerprinted": self.history_fingerprinted},
                           sort_keys=True)
 
     @classmethod
@@ -120,7 +135,9 @@ class PlannerCursor:
         if "changes" not in raw:  # a cursor of an older release: start over with a full pass
             return cls()
         return cls(ChangeCursor.from_dict(raw["changes"]), raw["counters"], raw["fingerprinted"],
-                   raw["partitions_start"], raw.get("outside", {}), raw.get("outside_window", []))
+                   raw["partitions_start"], raw.get("outside", {}), raw.get("outside_window", []),
+                   raw.get("source"), raw.get("read_to"), raw.get("layout", {}), raw.get("unfound_inserts", {}),
+                   raw.get("history_fingerprinted", {}))
 
 
 @dataclass
@@ -139,6 +156,12 @@ class PassPlan:
     rows_outside: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     removed_outside: list[tuple[str, date]] = field(default_factory=list)  # ClickHouse days dropped
     loaded_rows: dict[tuple[str, date], int] = field(default_factory=dict)  # the pending days' rows, as loaded
+    fingerprinted_history: bool = False  # every event table's whole history, in this pass
+    change_source: str = SCAN  # what this pass read its changes from (LOG or SCAN)
+    why_scans: str | None = None  # why not the change log
+    restart: str | None = None  # why the change log's reader fingerprinted the whole history
+    history_fingerprinted_at: datetime | None = None  # the last fingerprint of the whole history
+    slot: SlotStatus | None = None  # the change log's slot, as this pass found it
 
     @property
     def idle(self) -> bool:
@@ -277,8 +300,8 @@ def _known_empty(covered: Covered, table: str, day: date) -> bool:
     """Whether this pass's Postgres fingerprints show no source row of fact ``table`` on ``day``."""
     if table not in covered:
         return False
-    first, days_with_rows = covered[table]
-    return day >= first and day not in days_with_rows
+    first, days_with_rows, counted = covered[table]
+    return (day >= first or day in counted) and day not in days_with_rows
 
 
 def _markable(found: Found, covered: Covered, window: Window) -> Found:
@@ -319,6 +342,23 @@ def _resolve_outside(ch: ClickHouseSession, pending: dict[date, Pending], covere
     return kept
 
 
+def _count_days_outside(postgres: Postgres, found: Found, pending: dict[date, Pending], covered: Covered,
+                        window: Window) -> None:
+    """Count the source rows on the fact days outside ``window`` that this pass found or that are
+    pending, where no fingerprint of this pass covers them (index-bound: one day each), so that
+    a mark there is made, or resolved, by whether rows remain on it."""
+    wanted: dict[str, set[date]] = {}
+    for table, day in [*found, *((t, d) for d, mark in pending.items() for t in mark.tables)]:
+        if table != ROLLUP_TABLE and not _inside(day, window) and clickhouse_holds(day):
+            if day < covered.get(table, (date.max,))[0]:
+                wanted.setdefault(table, set()).add(day)
+    for spec in FACTS:
+        if days := wanted.get(spec.table):
+            with_rows = {day for (day,) in postgres.fetch("days_with_rows", {"days": sorted(days)}, table=spec.source)}
+            first, rows, counted = covered.get(spec.table, (date.max, set(), set()))
+            covered[spec.table] = (first, rows | with_rows, counted | days)
+
+
 def _rows_outside(postgres: Postgres, sources: list[str], window: Window) -> dict[str, list[int]]:
     """Per source: rows without created_at, before the window, after it (index-bound: the
     created_at index; as many rows as lie outside)."""
@@ -339,6 +379,19 @@ def _count_rows_outside(postgres: Postgres, cursor: PlannerCursor, looked: list[
     if sources:
         cursor.outside.update(_rows_outside(postgres, sources, window))
         cursor.outside_window = bounds
+
+
+def _oldest(times: Mapping[str, str]) -> datetime | None:
+    """The time every event table's whole history was fingerprinted by (None: one never was)."""
+    if len(times) < len(FACTS):
+        return None
+    return min(datetime.fromisoformat(t) for t in times.values())
+
+
+def read_layout(postgres: Postgres) -> dict[str, str]:
+    """Per event table: its replica identity and its columns with their numbers and types."""
+    return {table: f"{identity}|{columns}" for table, identity, columns
+            in postgres.fetch("source_layout", {"tables": [spec.source for spec in FACTS]})}
 
 
 def _needs_fingerprint(cursor: PlannerCursor, counters: Counters, source: str, start: date) -> bool:
@@ -376,55 +429,83 @@ def plan_pass(
     removed = remove_days_outside(ch, signatures, (start, end))
     found = clickhouse_drift(ch, manifest, busy_days, (start, end), signatures)
     manifest = read_manifest(ch)  # with what the drift scan re-recorded (merged parts, versions)
+    layout = read_layout(postgres)
 
-    fingerprinted, owed = False, False
-    covered: Covered = {}
-    looked: list[str] = []
-    for spec in FACTS:
-        source, table_cursor = spec.source, cursor.changes.tables.get(spec.source)
-        now = counters.get(source, [0, 0, 0, 0])
-        due = full or table_cursor is None or _needs_fingerprint(cursor, counters, source, start)
-        if due and not (fingerprint_allowed or full or table_cursor is None):
-            due, owed = False, True
-        inserted = table_cursor is not None and (not now[0] or cursor.counters.get(source, [None])[0] != now[0])
-        if not due and not inserted:
-            continue
-        looked.append(source)
-        with postgres.connect() as conn:
-            if table_cursor is None:
-                # a first look also takes a checkpoint just before its own, so that the next look
-                # already has a low-water mark (with one checkpoint it would scan every id)
+    with change_source(postgres, cursor.read_to if cursor.source == LOG else None) as source:
+        fingerprinted, owed = False, False
+        covered: Covered = {}
+        looked: list[str] = []
+        whole_history = not lookback_days
+        for spec in FACTS:
+            name, table_cursor = spec.source, cursor.changes.tables.get(spec.source)
+            now = counters.get(name, [0, 0, 0, 0])
+            # a fingerprint that may not wait: a first look, a new change source, a column
+            # dropped and added back (no row change shows it), a restarted slot, a truncate
+            forced = (full or table_cursor is None or cursor.source != source.mode
+                      or cursor.layout.get(name) != layout.get(name))
+            if source.mode == LOG:
+                forced = forced or bool(source.restart) or source.changes(name).truncated
+                due, inserted = forced or cursor.partitions_start != start.isoformat(), False
+                for day in source.days(ch, name):
+                    _add(found, spec.table, day, f"{name} {day}: changed (change log)")
+                if source.changes(name).changes:
+                    looked.append(name)
+            else:
+                unfound = cursor.unfound_inserts.get(name, 0) > 0  # inserts the id scan did not find
+                due = forced or unfound or _needs_fingerprint(cursor, counters, name, start)
+                inserted = table_cursor is not None and (not now[0] or cursor.counters.get(name, [None])[0] != now[0])
+            if due and not (fingerprint_allowed or forced):
+                due, owed = False, True
+            if not due and not inserted:
+                continue
+            looked.append(name)
+            with postgres.connect() as conn:
+                if table_cursor is None:
+                    # a first look also takes a checkpoint just before its own, so that the next look
+                    # already has a low-water mark (with one checkpoint it would scan every id)
+                    with conn.transaction():
+                        table_cursor_before = advance(None, *take_snapshot(conn, name))
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 with conn.transaction():
-                    table_cursor_before = advance(None, *take_snapshot(conn, source))
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            with conn.transaction():
-                snapshot, xmax, max_id = take_snapshot(conn, source)
-                if inserted:
-                    for day in changed_days_since(conn, source, table_cursor):
-                        _add(found, spec.table, day, f"{source} {day}: new rows")
-                if due:
-                    first = EVERY_DAY[0] if not lookback_days else end - timedelta(days=lookback_days)
-                    current = postgres_day_fingerprints(conn, source, first, EVERY_DAY[1])
-                    covered[spec.table] = (first, {day for day, fingerprint in current.items() if fingerprint.rows})
-                    differences = _postgres_differences(current, source, spec.table, manifest, first, EVERY_DAY[1])
-                    for day, reason in differences.items():
-                        _add(found, spec.table, day, reason)
-        previous = table_cursor if table_cursor is not None else table_cursor_before
-        cursor.changes.tables[source] = advance(previous, snapshot, xmax, max_id)
-        if due:
-            fingerprinted = True
-            cursor.fingerprinted[source] = now
-    cursor.counters = counters
-    if fingerprinted and not owed:
-        cursor.partitions_start = start.isoformat()
-    _count_rows_outside(postgres, cursor, looked, (start, end))
+                    snapshot, xmax, max_id = take_snapshot(conn, name)
+                    if inserted:
+                        new_rows = changed_days_since(conn, name, table_cursor, max_id)
+                        for day in (d for d in new_rows if d is not None):
+                            _add(found, spec.table, day, f"{name} {day}: new rows")
+                        inserted_since = now[0] - cursor.counters.get(name, [0])[0] if now[0] else 0
+                        cursor.unfound_inserts[name] = (cursor.unfound_inserts.get(name, 0) + inserted_since
+                                                        - sum(new_rows.values()))
+                    if due:
+                        first = EVERY_DAY[0] if whole_history else end - timedelta(days=lookback_days)
+                        current = postgres_day_fingerprints(conn, name, first, EVERY_DAY[1])
+                        covered[spec.table] = (first, {day for day, fingerprint in current.items() if fingerprint.rows},
+                                               set())
+                        differences = _postgres_differences(current, name, spec.table, manifest, first, EVERY_DAY[1])
+                        for day, reason in differences.items():
+                            _add(found, spec.table, day, reason)
+            previous = table_cursor if table_cursor is not None else table_cursor_before
+            cursor.changes.tables[name] = advance(previous, snapshot, xmax, max_id)
+            if due:
+                fingerprinted = True
+                cursor.fingerprinted[name] = now
+                cursor.unfound_inserts[name] = 0
+                if whole_history:
+                    cursor.history_fingerprinted[name] = looked_at.isoformat()
+        cursor.source, cursor.read_to, cursor.layout = source.mode, source.upto, layout
+        if source.mode == LOG:  # no fingerprint tells whether rows remain on a day outside: count them
+            _count_days_outside(postgres, found, pending_days(ch, DAILY_TABLES), covered, (start, end))
+        cursor.counters = counters
+        if fingerprinted and not owed:
+            cursor.partitions_start = start.isoformat()
+        _count_rows_outside(postgres, cursor, looked, (start, end))
 
-    dims_changed = [spec.table for spec in DIMS if not dimension_changes(spec, postgres, ch).empty]
-    found = _markable(found, covered, (start, end))
-    if found:
-        mark_pending(ch, found, clickhouse_now(ch))  # before the cursor moves past what was found
-    if cursor.to_json() != before:
-        write_cursor(ch, cursor.to_json())
+        dims_changed = [spec.table for spec in DIMS if not dimension_changes(spec, postgres, ch).empty]
+        found = _markable(found, covered, (start, end))
+        if found:
+            mark_pending(ch, found, clickhouse_now(ch))  # before the cursor moves past what was found
+        if cursor.to_json() != before:
+            write_cursor(ch, cursor.to_json())
+        source.advance()  # the change log: only once what it held is marked and the cursor written
     pending = _resolve_outside(ch, pending_days(ch, DAILY_TABLES), covered, (start, end), looked_at)
     inside = sorted(d for d in pending if start <= d < end)
     # a rollup day this pass rebuilds rebuilds the totals too; otherwise they must equal it now
@@ -438,12 +519,18 @@ def plan_pass(
         found=found,
         dims_changed=dims_changed,
         fingerprinted=fingerprinted,
+        fingerprinted_history=whole_history and len(covered) == len(FACTS),
         fingerprint_owed=owed,
         counters=counters,
         totals_repaired=totals_repaired,
         rows_outside={source: tuple(counts) for source, counts in cursor.outside.items()},
         removed_outside=removed,
         loaded_rows={key: entry.rows for key, entry in manifest.items() if key[1] in pending},
+        change_source=source.mode,
+        why_scans=source.why_scans,
+        restart=source.restart,
+        history_fingerprinted_at=_oldest(cursor.history_fingerprinted),
+        slot=source.status,
     )
 
 

@@ -78,24 +78,31 @@ def low_water_id(cursor: TableCursor) -> int:
 
 
 def take_snapshot(conn: psycopg.Connection, table: str) -> tuple[str, int, int]:
-    """(snapshot, xmax, highest id) of the caller's REPEATABLE READ transaction: run it first,
-    so every later query of the transaction sees exactly this snapshot."""
-    snapshot, _xmin, xmax, max_id = conn.execute(table_query("detect_snapshot", table)).fetchone()
+    """(snapshot, xmax, the id sequence's high water) of the caller's REPEATABLE READ
+    transaction: run it first, so every later query of the transaction sees exactly this
+    snapshot."""
+    snapshot, _xmin, xmax, max_id = conn.execute(table_query("detect_snapshot", table),
+                                                 {"relation": f"public.{table}"}).fetchone()
     return snapshot, xmax, max_id
 
 
-def changed_days_since(conn: psycopg.Connection, table: str, cursor: TableCursor) -> set[date]:
-    """Days of ``table`` holding rows written by transactions ``cursor``'s snapshot could not see."""
+def changed_days_since(conn: psycopg.Connection, table: str, cursor: TableCursor, max_id: int) -> dict[date | None, int]:
+    """Rows per day (None: without created_at) of ``table`` written by transactions
+    ``cursor``'s snapshot could not see. ``max_id``: the sequence's high water now; below a
+    checkpoint's, the sequence was reset (TRUNCATE ... RESTART IDENTITY, setval) and every id
+    is looked at."""
+    sequence_reset = any(c.max_id > max_id for c in cursor.checkpoints)
     rows = conn.execute(
         table_query("days_changed_since", table),
-        {"low_id": low_water_id(cursor), "previous_snapshot": cursor.snapshot},
+        {"low_id": 0 if sequence_reset else low_water_id(cursor), "previous_snapshot": cursor.snapshot},
     ).fetchall()
-    return {day for (day,) in rows}
+    return dict(rows)
 
 
 def advance(cursor: TableCursor | None, snapshot: str, xmax: int, max_id: int) -> TableCursor:
-    """The cursor after a look under ``snapshot``."""
-    checkpoints = [*(cursor.checkpoints if cursor else []), Checkpoint(max_id=max_id, xmax=xmax)]
+    """The cursor after a look under ``snapshot`` (checkpoints above a reset sequence dropped)."""
+    kept = [c for c in (cursor.checkpoints if cursor else []) if c.max_id <= max_id]
+    checkpoints = [*kept, Checkpoint(max_id=max_id, xmax=xmax)]
     return TableCursor(snapshot=snapshot, checkpoints=_prune(checkpoints, snapshot))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping, Sequence
 
 from adtech_assets.cli.home import dagster_home, opened_instance
 from adtech_assets.cli.output import say
@@ -17,15 +16,18 @@ from adtech_assets.cli.sync.plan import (
 )
 from adtech_assets.cli.sync.report import SyncReport
 from adtech_assets.db.connections import from_environment, preflight
-from adtech_assets.engine.planner import outside_note
+from adtech_assets.engine.change_source import LOG, scans_note
+from adtech_assets.engine.planner import PassPlan, outside_note
 from adtech_assets.engine.write_counters import read_counters
 from adtech_assets.runtime.gc_tuning import freeze_imports
 from adtech_assets.settings import partitions_start
 
 
-def print_report(report: SyncReport, rows_outside: Mapping[str, Sequence[int]] | None = None) -> int:
+def print_report(report: SyncReport, plan: PassPlan | None = None) -> int:
     """What the pass did, failed checks and steps on stderr; the exit code (1: not equal).
-    ``rows_outside``: the plan's count of source rows no partition holds, said once."""
+    ``plan``: its notes (source rows no partition holds, changes found by scans), said once;
+    a pass whose changes were found by scans never says ClickHouse equals Postgres unless it
+    fingerprinted the whole history."""
     for label, checks in (("CHECK FAILED", report.failed_checks), ("CHECK WARNING", report.warnings)):
         for check in checks:
             counts = {k: v for k, v in check.metadata.items() if k.startswith(
@@ -33,15 +35,24 @@ def print_report(report: SyncReport, rows_outside: Mapping[str, Sequence[int]] |
             print(f"{label} {check.asset} {check.check}: {counts}", file=sys.stderr)
     for error in report.errors:
         print(f"STEP FAILED {error}", file=sys.stderr)
-    if note := outside_note(rows_outside or {}):
+    for note in plan_notes(plan):
         print(note, file=sys.stderr)
     passed = sum(c.passed for c in report.checks)
     if not report.run_ids and report.ok:
-        say("sync: ClickHouse equals Postgres; nothing to load (0 Dagster runs)")
+        verified = plan is None or plan.change_source == LOG or plan.fingerprinted_history
+        say(f"sync: {'ClickHouse equals Postgres; ' if verified else ''}nothing to load (0 Dagster runs)")
     else:
         say(f"sync: {len(report.days_loaded)} day(s) loaded, {passed}/{len(report.checks)} checks passed, "
             f"KPIs {'refreshed' if report.kpis_refreshed else 'NOT refreshed'} ({len(report.run_ids)} Dagster runs)")
     return 0 if report.ok else 1
+
+
+def plan_notes(plan: PassPlan | None) -> list[str]:
+    if plan is None:
+        return []
+    notes = [outside_note(plan.rows_outside), plan.why_scans and scans_note(plan.why_scans),
+             plan.restart and f"note: the whole history was fingerprinted: {plan.restart}"]
+    return [note for note in notes if note]
 
 
 def sync(args: argparse.Namespace) -> int:
@@ -61,7 +72,7 @@ def sync(args: argparse.Namespace) -> int:
             if not due:
                 quiet = planned()
                 if not plan_needs_dagster(quiet, home):
-                    return print_report(idle_report(quiet.plan, say), quiet.plan.rows_outside)
+                    return print_report(idle_report(quiet.plan, say), quiet.plan)
             from adtech_assets.cli.sync.runs import (
                 run_sync,  # Dagster is imported while the due reads run
             )
@@ -74,4 +85,4 @@ def sync(args: argparse.Namespace) -> int:
                 made = planned()
                 report = run_sync(instance, resolved_resources(), say, full=full, trigger=f"adtech {args.command}",
                                   preflighted=True, planned=made)
-    return print_report(report, made.plan.rows_outside)
+    return print_report(report, made.plan)

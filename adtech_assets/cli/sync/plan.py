@@ -22,6 +22,7 @@ from adtech_assets.catalog import SOURCE_TABLES
 from adtech_assets.cli.sync.report import SyncReport
 from adtech_assets.db.clickhouse.client import ClickHouseSession
 from adtech_assets.db.postgres.client import Postgres
+from adtech_assets.engine.change_source import LOG
 from adtech_assets.engine.ledger import clickhouse_now
 from adtech_assets.engine.planner import PassPlan, plan_pass
 from adtech_assets.engine.source_stats import SourceStats, read_source_stats
@@ -82,5 +83,14 @@ def say_repairs(plan: PassPlan, say: Callable[[str], None]) -> None:
 def idle_report(plan: PassPlan, say: Callable[[str], None]) -> SyncReport:
     """The report of a pass whose plan found nothing to load."""
     say_repairs(plan, say)
-    say("nothing changed: ClickHouse equals Postgres" + (" (fingerprinted)" if plan.fingerprinted else ""))
+    if plan.change_source == LOG:
+        say(f"nothing changed: ClickHouse equals Postgres (change log read to {plan.slot.current_lsn if plan.slot else '?'}"
+            + (", whole history fingerprinted)" if plan.fingerprinted_history else ")"))
+    elif plan.fingerprinted_history:
+        say("nothing changed: ClickHouse equals Postgres (whole history fingerprinted)")
+    else:
+        when = plan.history_fingerprinted_at
+        say("nothing new found: ClickHouse's days match their loads and the scans (new ids, write counters) found "
+            "no change; whole history last fingerprinted "
+            + (f"{when:%Y-%m-%d %H:%M} UTC" if when else "never") + " (`adtech sync --full` does it now)")
     return SyncReport(days_outside_partitions=plan.outside_partitions, reasons=plan.reasons, kpis_refreshed=True)

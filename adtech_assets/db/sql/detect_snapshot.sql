@@ -1,5 +1,9 @@
--- First statement of a REPEATABLE READ detection pass: its snapshot, and the highest id it sees.
+-- First statement of a REPEATABLE READ detection pass: its snapshot, and the id sequence's high
+-- water (ids drawn by default come from it; an explicit id above it does not hide the rows
+-- drawn later, as max(id) would). The highest id where the table has no sequence.
 SELECT pg_current_snapshot()::text AS snapshot,
        pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
        pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax,
-       (SELECT coalesce(max(id), 0) FROM {table}) AS max_id
+       coalesce(pg_sequence_last_value(pg_get_serial_sequence(%(relation)s, 'id')),
+                CASE WHEN pg_get_serial_sequence(%(relation)s, 'id') IS NOT NULL THEN 0 END,
+                (SELECT max(id) FROM {table}), 0) AS max_id

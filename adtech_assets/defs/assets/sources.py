@@ -21,11 +21,17 @@ from dagster import (
     observable_source_asset,
 )
 
-from adtech_assets.catalog import SOURCE_TABLES
+from adtech_assets.catalog import DIMENSION_SOURCES, SOURCE_TABLES
+from adtech_assets.db.postgres.change_log import SlotStatus
 from adtech_assets.db.postgres.client import Postgres
 from adtech_assets.defs.keys import source_key
 from adtech_assets.defs.resources import PostgresResource
 from adtech_assets.defs.step_failures import as_step_failure
+from adtech_assets.engine.change_source import (
+    change_log_state,
+    describe_slot,
+    scans_note,
+)
 from adtech_assets.engine.source_stats import (
     EXACT_COUNT_ROWS,
     SourceStats,
@@ -55,15 +61,28 @@ def observation_parts(stats: SourceStats, counters: list[int] | None) -> tuple[D
     }
 
 
-def source_observation(table: str, stats: SourceStats, counters: list[int] | None) -> AssetObservation:
-    """The runless observation of a source, as a pass records it."""
+def change_metadata(status: SlotStatus | None, why_scans: str | None) -> dict:
+    """What the event tables' changes are read from, shown on their nodes: the change log's slot
+    and the WAL it holds, or why scans are used instead."""
+    return {"change_source": MetadataValue.text(scans_note(why_scans).removeprefix("note: ") if why_scans
+                                                else f"Postgres change log: {describe_slot(status)}")}
+
+
+def source_observation(table: str, stats: SourceStats, counters: list[int] | None,
+                       extra: dict | None = None) -> AssetObservation:
+    """The runless observation of a source, as a pass records it (``extra``: the change source,
+    for an event table)."""
     version, metadata = observation_parts(stats, counters)
+    metadata.update(extra or {})
     return AssetObservation(asset_key=source_key(table), metadata=metadata,
                             tags=dict(zip(DATA_VERSION_TAGS, (version.value, "true"))))
 
 
 def observe_table(postgres: Postgres, table: str) -> tuple[DataVersion, dict]:
-    return observation_parts(read_source_stats(postgres, [table])[table], read_counters(postgres).get(table))
+    version, metadata = observation_parts(read_source_stats(postgres, [table])[table], read_counters(postgres).get(table))
+    if table not in DIMENSION_SOURCES:
+        metadata.update(change_metadata(*change_log_state(postgres)))
+    return version, metadata
 
 
 def _latest_counters(instance: DagsterInstance, table: str) -> str | None:
@@ -80,8 +99,11 @@ def source_observations(instance: DagsterInstance, postgres: Postgres, counters:
     records, so the graph shows every source's row count and newest change. (``adtech sync``
     decides without Dagster, from the counters its Dagster home last recorded: ``cli.sync.plan``.)"""
     moved = [t for t in SOURCE_TABLES if _latest_counters(instance, t) != counters_text(counters.get(t))]
-    return [source_observation(table, stats, counters.get(table))
-            for table, stats in read_source_stats(postgres, moved).items()] if moved else []
+    if not moved:
+        return []
+    extra = change_metadata(*change_log_state(postgres)) if any(t not in DIMENSION_SOURCES for t in moved) else {}
+    return [source_observation(table, stats, counters.get(table), None if table in DIMENSION_SOURCES else extra)
+            for table, stats in read_source_stats(postgres, moved).items()]
 
 
 def _build(table: str):
