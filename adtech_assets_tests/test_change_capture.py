@@ -68,7 +68,10 @@ def synced_equal(capsys, postgres, clickhouse, *args: str) -> Synced:
     """A sync that exits 0 and leaves the facts and every KPI view equal to Postgres."""
     synced = adtech_sync(capsys, *args)
     assert synced.code == 0, str(synced)
-    assert_converged(postgres, clickhouse)
+    try:
+        assert_converged(postgres, clickhouse)
+    except AssertionError as exc:
+        raise AssertionError(f"not equal after this sync: {exc}\n{synced}") from exc
     return synced
 
 

@@ -21,6 +21,7 @@ from dagster import AssetCheckSeverity
 
 from adtech_assets.catalog import DAILY_TABLES, FACTS
 from adtech_assets.cli.main import main
+from adtech_assets.db.clickhouse.schema import ensure_schema
 from adtech_assets.db.postgres.change_log import (
     PUBLICATION,
     SlotStatus,
@@ -35,7 +36,7 @@ from adtech_assets.defs.checks import change_log_keeps_up
 from adtech_assets.defs.resources import PostgresResource
 from adtech_assets.engine.change_source import LOG, SCAN, ChangeSource, change_source, slot_for, unread_changes
 from adtech_assets.engine.ledger import pending_days
-from adtech_assets.engine.planner import plan_pass
+from adtech_assets.engine.planner import PassPlan, plan_pass
 from adtech_assets.errors import AdtechError
 from adtech_assets_tests.conftest import with_database
 from adtech_assets_tests.helpers import add_events, assert_converged, pg_execute, sync_ok
@@ -85,6 +86,13 @@ def slot_row(postgres, slot: str) -> dict | None:
 
 def current_lsn(postgres) -> str:
     return autocommit(postgres, "SELECT pg_current_wal_lsn()::text")[0][0]
+
+
+def first_plan(postgres, clickhouse) -> PassPlan:
+    """The first pass's plan on a fresh ClickHouse (its schema made, as ``adtech sync`` does)."""
+    with clickhouse.session() as ch:
+        ensure_schema(ch)
+        return plan_pass(postgres, ch)
 
 
 def a_campaign(postgres) -> int:
@@ -324,8 +332,7 @@ def test_change_source_log_reads_the_log_where_the_server_offers_it(postgres, cl
     """``ADTECH_CHANGE_SOURCE=log`` on a server with wal_level=logical: the pass reads the log."""
     monkeypatch.setenv("ADTECH_CHANGE_SOURCE", "log")
     seed(postgres)
-    with clickhouse.session() as ch:
-        plan = plan_pass(postgres, ch)
+    plan = first_plan(postgres, clickhouse)
     assert (plan.change_source, plan.why_scans) == (LOG, None)
     assert plan.restart == f"slot {slot_for(postgres)} created" and plan.fingerprinted_history
     sync_ok(resources)
@@ -336,8 +343,7 @@ def test_adtech_slot_names_the_slot(postgres, clickhouse, monkeypatch):
     """``ADTECH_SLOT`` replaces ``adtech_<database>`` (two pipelines on one database)."""
     name = f"adtech_own_{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("ADTECH_SLOT", name)
-    with clickhouse.session() as ch:
-        assert plan_pass(postgres, ch).restart == f"slot {name} created"
+    assert first_plan(postgres, clickhouse).restart == f"slot {name} created"
     assert slot_row(postgres, name)["plugin"] == "pgoutput"
 
 

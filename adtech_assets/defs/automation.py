@@ -69,7 +69,7 @@ from adtech_assets.defs.keys import (
 from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
 from adtech_assets.engine.change_source import scans_note, unread_changes
 from adtech_assets.engine.days import day_ranges, days_between
-from adtech_assets.engine.planner import PassPlan, outside_note, plan_pass
+from adtech_assets.engine.planner import PassPlan, frozen_note, outside_note, plan_pass
 from adtech_assets.engine.write_counters import Counters, read_counters
 from adtech_assets.errors import AdtechError
 from adtech_assets.runtime.run_liveness import fail_dead_runs
@@ -145,7 +145,7 @@ def run_requests(plan: PassPlan, in_flight: list, busy_days: set[date]) -> list[
 def _warn_outside_partitions(plan: PassPlan, log) -> None:
     """The notes `adtech sync` prints, in the tick's log: the source rows no partition holds
     now, and changes found by scans rather than the change log."""
-    for note in (outside_note(plan.rows_outside), plan.why_scans and scans_note(plan.why_scans), plan.restart):
+    for note in (outside_note(plan.rows_outside), frozen_note(plan), plan.why_scans and scans_note(plan.why_scans), plan.restart):
         if note:
             log.warning(note.removeprefix("note: "))
 

@@ -94,6 +94,9 @@ def compare_fact_days(
     with clickhouse.session() as ch:
         max_id = ch.scalar("checks/max_id", table=spec.table, id_column=spec.id_column) or 0
         days, pg_days, ch_days = fact_fingerprints(spec, days, postgres, ch, max_id)
+    frozen_before = settings.retain_before()
+    frozen = [day for day in days if frozen_before is not None and day < frozen_before]
+    days = [day for day in days if day not in frozen]
     empty = Fingerprint.empty()
     mismatches = [
         {"day": day.isoformat(), "postgres_rows": pg_days.get(day, empty).rows,
@@ -114,6 +117,8 @@ def compare_fact_days(
             "mismatches": MetadataValue.json(mismatches[:MAX_LISTED]),
             "fingerprint_columns": ", ".join(FACT_COLUMNS),
             "highest_id_loaded": max_id,
+            **({"frozen_days": f"{len(frozen)} before ADTECH_RETAIN_BEFORE={frozen_before}: not judged (ClickHouse "
+                               "keeps them as loaded)"} if frozen else {}),
         },
         description=(
             f"{len(mismatches)} day(s) differ from Postgres, first {mismatches[0]['day']}: "

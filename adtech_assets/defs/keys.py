@@ -20,6 +20,7 @@ from dagster import (
 from adtech_assets.catalog import DIMS, FACTS, KPI_VIEWS, ROLLUP_TABLE
 from adtech_assets.engine.days import partition_window
 from adtech_assets.errors import AdtechError
+from adtech_assets.settings import RETAIN_BEFORE, retain_before
 
 
 def table_key(table: str) -> AssetKey:
@@ -85,6 +86,11 @@ def run_days(context: AssetExecutionContext) -> list[date]:
                 if key_range.start > key_range.end else
                 f"give days between {daily_partitions.start.date().isoformat()} and today (UTC)")
         raise refuse_run(context, f"the partition range {key_range.start}...{key_range.end} holds no day: {hint}")
+    frozen_before = retain_before()
+    if frozen_before is not None and min(days) < frozen_before:
+        raise refuse_run(context, f"{min(days)} is frozen by {RETAIN_BEFORE}={frozen_before}: ClickHouse keeps its "
+                                  f"rows (Postgres may have purged them); give days from {frozen_before} on, or "
+                                  f"unset {RETAIN_BEFORE} to reload it from Postgres")
     return days
 
 

@@ -65,16 +65,20 @@ class ChangeSource:
     def changes(self, source: str) -> TableChanges:
         return self.decoded.tables.get(source, TableChanges())
 
-    def days(self, ch: ClickHouseSession, source: str) -> set[date]:
+    def days(self, ch: ClickHouseSession, source: str, frozen_before: date | None = None) -> set[date]:
         """The days ``source``'s changes touched that a partition can hold: those the log
-        names, and for old rows sent as their key only, the days ClickHouse holds their ids on."""
+        names, and for old rows sent as their key only, the days ClickHouse holds their ids on.
+        Deletes on days before ``frozen_before`` (a purge under retention) are left out."""
         changes = self.changes(source)
-        days = {day for day in changes.days if day is not None}
-        if changes.ids_without_day:
-            spec = next(spec for spec in FACTS if spec.source == source)
-            days |= {row["day"] for row in ch.rows("state/days_of_ids", table=spec.table, id_column=spec.id_column,
-                                                   ids=sorted(changes.ids_without_day))}
-        return days
+        spec = next(spec for spec in FACTS if spec.source == source)
+
+        def days_of(ids: set[int]) -> set[date]:
+            return {row["day"] for row in ch.rows("state/days_of_ids", table=spec.table, id_column=spec.id_column,
+                                                  ids=sorted(ids))} if ids else set()
+
+        deleted = {day for day in changes.deleted_days | days_of(changes.deleted_ids) if day is not None}
+        days = {day for day in changes.days | days_of(changes.ids_without_day) if day is not None}
+        return days | {day for day in deleted if frozen_before is None or day >= frozen_before}
 
     def advance(self) -> None:
         """Confirm what this pass read (after it is marked and the cursor is written)."""

@@ -85,6 +85,7 @@ from adtech_assets.engine.snapshots import (
     take_snapshot,
 )
 from adtech_assets.engine.write_counters import Counters, read_counters
+from adtech_assets.settings import retain_before
 
 # A fingerprint pass covers every day Postgres can hold, so that days outside the partitions
 # (before the start, in the future) are pending until the partitions reach them.
@@ -162,6 +163,8 @@ class PassPlan:
     restart: str | None = None  # why the change log's reader fingerprinted the whole history
     history_fingerprinted_at: datetime | None = None  # the last fingerprint of the whole history
     slot: SlotStatus | None = None  # the change log's slot, as this pass found it
+    frozen: list[date] = field(default_factory=list)  # pending days before ADTECH_RETAIN_BEFORE: kept, reported
+    frozen_before: date | None = None
 
     @property
     def idle(self) -> bool:
@@ -281,9 +284,11 @@ def clickhouse_drift(ch: ClickHouseSession, manifest: Manifest, busy_days: set[d
 
 
 def _postgres_differences(
-    current: dict[date, Fingerprint], source: str, table: str, manifest: Manifest, start: date, end: date
+    current: dict[date, Fingerprint], source: str, table: str, manifest: Manifest, start: date, end: date,
+    frozen_before: date | None = None,
 ) -> dict[date, str]:
-    """Days in [start, end) whose Postgres fingerprint (``current``) differs from what was loaded."""
+    """Days in [start, end) whose Postgres fingerprint (``current``) differs from what was loaded;
+    before ``frozen_before``, a day that lost rows (a purge under retention) does not count."""
     loaded = {day for (name, day) in manifest if name == table and start <= day < end}
     found = {}
     for day in sorted(set(current) | loaded):
@@ -291,6 +296,8 @@ def _postgres_differences(
         if entry is None:
             if fingerprint.rows:
                 found[day] = f"{source} {day}: {fingerprint.rows} rows not loaded yet"
+        elif frozen_before is not None and day < frozen_before and fingerprint.rows < entry.rows:
+            continue
         elif fingerprint.text != entry.fingerprint:
             found[day] = f"{source} {day}: changed in Postgres ({entry.rows} rows loaded, {fingerprint.rows} now)"
     return found
@@ -430,6 +437,7 @@ def plan_pass(
     found = clickhouse_drift(ch, manifest, busy_days, (start, end), signatures)
     manifest = read_manifest(ch)  # with what the drift scan re-recorded (merged parts, versions)
     layout = read_layout(postgres)
+    frozen_before = retain_before()
 
     with change_source(postgres, cursor.read_to if cursor.source == LOG else None) as source:
         fingerprinted, owed = False, False
@@ -446,7 +454,7 @@ def plan_pass(
             if source.mode == LOG:
                 forced = forced or bool(source.restart) or source.changes(name).truncated
                 due, inserted = forced or cursor.partitions_start != start.isoformat(), False
-                for day in source.days(ch, name):
+                for day in source.days(ch, name, frozen_before):
                     _add(found, spec.table, day, f"{name} {day}: changed (change log)")
                 if source.changes(name).changes:
                     looked.append(name)
@@ -480,7 +488,8 @@ def plan_pass(
                         current = postgres_day_fingerprints(conn, name, first, EVERY_DAY[1])
                         covered[spec.table] = (first, {day for day, fingerprint in current.items() if fingerprint.rows},
                                                set())
-                        differences = _postgres_differences(current, name, spec.table, manifest, first, EVERY_DAY[1])
+                        differences = _postgres_differences(current, name, spec.table, manifest, first, EVERY_DAY[1],
+                                                            frozen_before)
                         for day, reason in differences.items():
                             _add(found, spec.table, day, reason)
             previous = table_cursor if table_cursor is not None else table_cursor_before
@@ -508,11 +517,15 @@ def plan_pass(
         source.advance()  # the change log: only once what it held is marked and the cursor written
     pending = _resolve_outside(ch, pending_days(ch, DAILY_TABLES), covered, (start, end), looked_at)
     inside = sorted(d for d in pending if start <= d < end)
+    frozen = [d for d in inside if frozen_before is not None and d < frozen_before]
+    inside = [d for d in inside if d not in frozen]
     # a rollup day this pass rebuilds rebuilds the totals too; otherwise they must equal it now
     rollup_due = any(ROLLUP_TABLE in pending[day].tables for day in inside)
     totals_repaired = not rollup_due and repair_campaign_totals(ch)
     return PassPlan(
         days=inside,
+        frozen=frozen,
+        frozen_before=frozen_before,
         outside_partitions=sorted(set(pending) - set(inside)),
         reasons={day: p.reason for day, p in pending.items()},
         tables={day: p.tables for day, p in pending.items()},
@@ -532,6 +545,16 @@ def plan_pass(
         history_fingerprinted_at=_oldest(cursor.history_fingerprinted),
         slot=source.status,
     )
+
+
+def frozen_note(plan: PassPlan) -> str | None:
+    """One line on the days retention keeps as ClickHouse holds them although they differ."""
+    if not plan.frozen:
+        return None
+    span = f"{plan.frozen[0]} .. {plan.frozen[-1]}" if len(plan.frozen) > 1 else f"{plan.frozen[0]}"
+    return (f"note: {len(plan.frozen)} day(s) before ADTECH_RETAIN_BEFORE={plan.frozen_before} have new or changed "
+            f"rows ({span}) and stay as ClickHouse holds them (frozen): unset ADTECH_RETAIN_BEFORE or set it "
+            "earlier to reload them")
 
 
 def outside_note(rows_outside: Mapping[str, Sequence[int]]) -> str | None:

@@ -17,7 +17,7 @@ from adtech_assets.cli.sync.plan import (
 from adtech_assets.cli.sync.report import SyncReport
 from adtech_assets.db.connections import from_environment, preflight
 from adtech_assets.engine.change_source import LOG, scans_note
-from adtech_assets.engine.planner import PassPlan, outside_note
+from adtech_assets.engine.planner import PassPlan, frozen_note, outside_note
 from adtech_assets.engine.write_counters import read_counters
 from adtech_assets.runtime.gc_tuning import freeze_imports
 from adtech_assets.settings import partitions_start
@@ -50,7 +50,7 @@ def print_report(report: SyncReport, plan: PassPlan | None = None) -> int:
 def plan_notes(plan: PassPlan | None) -> list[str]:
     if plan is None:
         return []
-    notes = [outside_note(plan.rows_outside), plan.why_scans and scans_note(plan.why_scans),
+    notes = [outside_note(plan.rows_outside), frozen_note(plan), plan.why_scans and scans_note(plan.why_scans),
              plan.restart and f"note: the whole history was fingerprinted: {plan.restart}"]
     return [note for note in notes if note]
 

@@ -20,8 +20,10 @@ NO_DAY = None  # created_at NULL, or a value ClickHouse's Date cannot hold: no p
 
 @dataclass
 class TableChanges:
-    days: set[date | None] = field(default_factory=set)  # days touched (None: no day)
-    ids_without_day: set[int] = field(default_factory=set)  # old rows sent as their key only
+    days: set[date | None] = field(default_factory=set)  # days inserts and updates touched (None: no day)
+    deleted_days: set[date | None] = field(default_factory=set)  # days rows were deleted from
+    ids_without_day: set[int] = field(default_factory=set)  # old rows of updates sent as their key only
+    deleted_ids: set[int] = field(default_factory=set)  # deleted rows sent as their key only
     inserts: int = 0
     updates: int = 0
     deletes: int = 0
@@ -88,7 +90,10 @@ class PgOutputDecoder:
             changes = self.decoded.table(relation.name)
             changes.deletes += 1
             old, _ = _tuple(message, 6)
-            self._old_row(message[5], old, relation, changes)
+            if message[5] == 0x4F:
+                changes.deleted_days.add(self._day(old, relation))
+            elif relation.id_index is not None and old[relation.id_index] is not None:
+                changes.deleted_ids.add(int(old[relation.id_index]))
         elif kind == 0x52:  # R: relation, before the first change of a table in a session
             self._relation(message)
         elif kind == 0x54:  # T: truncate, the relations' ids
