@@ -225,7 +225,8 @@ def test_checks_retry_through_a_postgres_blip(resources, postgres, pg_url, pg_se
         watcher.join(timeout=150)
         allow_connections(pg_server_url, database, True)
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert evaluations == {"row_counts_match_postgres": True, "no_rows_outside_partitions": True}, result.get_step_failure_events()
+    assert evaluations == {"row_counts_match_postgres": True, "no_rows_outside_partitions": True,
+                           "change_log_keeps_up": True}, result.get_step_failure_events()
     retried = {r.event_log_entry.step_key for r in instance.get_records_for_run(result.run_id, limit=10_000).records
                if r.event_log_entry.dagster_event_type == DagsterEventType.STEP_UP_FOR_RETRY}
     assert retried, "the blip was seen and retried"
@@ -254,7 +255,7 @@ def test_a_check_that_cannot_reach_postgres_counts_as_failed_in_the_summary(reso
     report.kpis_refreshed = True
     assert print_report(report) == 1
     out, err = capsys.readouterr()
-    assert "0/2 checks passed" in out, out
+    assert "0/3 checks passed" in out, out
     assert "CHECK FAILED analytics/fact_impressions row_counts_match_postgres" in err
     assert "is not currently accepting connections" in err, err
 

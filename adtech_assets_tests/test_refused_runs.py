@@ -61,7 +61,7 @@ def test_a_range_given_end_first_is_refused_in_one_line_and_its_checks_read_skip
         assert run.status == DagsterRunStatus.CANCELED, run.status
         checks = planned_checks(instance, run.run_id)
         assert {key.name for key in checks} == {"row_counts_match_postgres", "no_rows_outside_partitions",
-                                                "totals_match_facts"}, checks
+                                                "change_log_keeps_up", "totals_match_facts"}, checks
         summaries = instance.event_log_storage.get_asset_check_summary_records(list(checks))
         context = LoadingContextForTest(instance)
         for key, summary in summaries.items():

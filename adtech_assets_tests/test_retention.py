@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from dagster import (
+    AssetCheckSeverity,
     AssetKey,
     AssetSelection,
     DagsterInstance,
@@ -117,8 +118,8 @@ def test_a_purge_of_the_frozen_days_stays_in_clickhouse(loaded, postgres, clickh
     nothing for the purge, and makes the retained days equal Postgres. The fact checks pass and
     say how many days they left out as frozen."""
     kept = frozen_counts(clickhouse)
-    frozen_days = sorted(kept["fact_impressions"])
-    assert len(frozen_days) >= 4 and sorted(kept["fact_clicks"]) == frozen_days, kept
+    frozen_days = set(kept["fact_impressions"]) | set(kept["fact_clicks"])
+    assert len(kept["fact_impressions"]) >= 4 and kept["fact_clicks"], kept
     monkeypatch.setenv(RETAIN_BEFORE, RETAIN.isoformat())
     for source in FACT_SOURCES.values():
         change(postgres, source, f"DELETE FROM {source} WHERE created_at < %s OR id %% 11 = 0", (RETAIN,))
@@ -128,17 +129,19 @@ def test_a_purge_of_the_frozen_days_stays_in_clickhouse(loaded, postgres, clickh
         synced = adtech_sync(capsys, *args)
         assert synced.code == 0, str(synced)
         assert f"before {RETAIN_BEFORE}" not in synced.err, str(synced)  # a purge is no change to report
-        assert not synced.loaded_days() & set(frozen_days), str(synced)
+        assert not synced.loaded_days() & frozen_days, str(synced)
         assert frozen_counts(clickhouse) == kept, args
         assert_retained_days_equal_postgres(postgres, clickhouse)
 
-    checks = run_checks_alone(resources)
-    assert checks and all(e.passed for e in checks.values()), {k: e.metadata for k, e in checks.items() if not e.passed}
+    checks = run_checks_alone(resources)  # every day on either side, as the UI's "Execute checks"
+    blocking = {key: e for key, e in checks.items() if e.severity == AssetCheckSeverity.ERROR}
+    assert blocking and all(e.passed for e in blocking.values()), {k: e.metadata for k, e in blocking.items()
+                                                                    if not e.passed}
     for table in FACT_SOURCES:
         metadata = {k: getattr(v, "value", v) for k, v in checks[(f"analytics/{table}", "row_counts_match_postgres")]
                     .metadata.items()}
         assert metadata["mismatched_days"] == 0, metadata
-        assert metadata["frozen_days"].startswith(f"{len(frozen_days)} before {RETAIN_BEFORE}={RETAIN}: not judged"), \
+        assert metadata["frozen_days"].startswith(f"{len(kept[table])} before {RETAIN_BEFORE}={RETAIN}: not judged"), \
             metadata
 
 
@@ -183,10 +186,10 @@ def test_a_number_of_days_back_resolves_from_today_and_a_bad_value_is_one_line(
     """``5`` means five days before today (UTC), as the sync's note says; a value that is
     neither a date nor a number is refused: AdtechError, and `adtech sync` exits 2 with one line
     that names the variable."""
+    seed_and_sync(postgres, clickhouse, capsys)
     monkeypatch.setenv(RETAIN_BEFORE, "5")
     assert retain_before(date(2024, 3, 1)) == date(2024, 2, 25)
     assert retain_before() == datetime.now(timezone.utc).date() - timedelta(days=5)
-    seed_and_sync(postgres, clickhouse, capsys)
     before = rows_on(clickhouse, "fact_impressions", FROZEN_A, FROZEN_A + timedelta(days=1))
     campaign = pg_execute(postgres, "SELECT min(id) FROM campaign")[0][0]
     change(postgres, "impressions", "INSERT INTO impressions (campaign_id, created_at) VALUES (%s, %s)",
@@ -230,3 +233,21 @@ def test_a_frozen_day_materialized_through_dagster_is_refused_and_left_as_it_was
     materialize_day(resources, "fact_impressions", RETAIN)
     assert rows_on(clickhouse, "fact_impressions", FROZEN_B, RETAIN) == kept
     assert_retained_days_equal_postgres(postgres, clickhouse)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="product bug: a pass whose only pending days are frozen is idle (PassPlan.idle ignores "
+                          "PassPlan.frozen), and idle_report / print_report then say 'ClickHouse equals Postgres'")
+def test_a_pass_with_frozen_days_pending_does_not_say_clickhouse_equals_postgres(
+        adtech_env, postgres, clickhouse, capsys, monkeypatch):
+    """A frozen day with rows ClickHouse lacks is a difference the pass knows of: it says so in
+    its note, so it must not also say ClickHouse equals Postgres (the change log's idle line)."""
+    monkeypatch.setenv("ADTECH_CHANGE_SOURCE", LOG)
+    seed_and_sync(postgres, clickhouse, capsys)
+    monkeypatch.setenv(RETAIN_BEFORE, RETAIN.isoformat())
+    campaign = pg_execute(postgres, "SELECT min(id) FROM campaign")[0][0]
+    change(postgres, "impressions", "INSERT INTO impressions (campaign_id, created_at) VALUES (%s, %s)",
+           (campaign, noon(FROZEN_A)))
+    synced = adtech_sync(capsys)
+    assert synced.code == 0 and frozen_note(1, f"{FROZEN_A}") in synced.err, str(synced)
+    assert "ClickHouse equals Postgres" not in synced.out, str(synced)

@@ -27,6 +27,7 @@ import pytest
 from adtech_assets.catalog import DIMS, FACTS, KPI_VIEWS
 from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
 from adtech_assets.defs.checks import (
+    CHANGE_LOG_KEEPS_UP,
     IDS_MATCH_POSTGRES,
     NO_ROWS_OUTSIDE_PARTITIONS,
     ROW_COUNTS_MATCH_POSTGRES,
@@ -264,7 +265,8 @@ def test_asset_graph_and_a_fact_day_launched_over_graphql(dagster_dev, seeded_pg
     checks = {key: {c["name"]: c["blocking"] for c in node["assetChecksOrError"]["checks"]}
               for key, node in nodes.items()}
     for fact in FACT_KEYS:
-        assert checks[fact] == {ROW_COUNTS_MATCH_POSTGRES: True, NO_ROWS_OUTSIDE_PARTITIONS: False}
+        assert checks[fact] == {ROW_COUNTS_MATCH_POSTGRES: True, NO_ROWS_OUTSIDE_PARTITIONS: False,
+                                CHANGE_LOG_KEEPS_UP: False}
     for dim in DIM_KEYS:
         assert checks[dim] == {IDS_MATCH_POSTGRES: True}
     assert checks[ROLLUP] == {TOTALS_MATCH_FACTS: True}
@@ -285,7 +287,8 @@ def test_asset_graph_and_a_fact_day_launched_over_graphql(dagster_dev, seeded_pg
     assert materialized == {(key, day.isoformat()) for key in FACT_KEYS | {ROLLUP}}
     evaluations = {(path(e["evaluation"]["assetKey"]), e["evaluation"]["checkName"]): e["evaluation"]["success"]
                    for e in events if e["__typename"] == "AssetCheckEvaluationEvent"}
-    expected_checks = {(fact, name) for fact in FACT_KEYS for name in (ROW_COUNTS_MATCH_POSTGRES, NO_ROWS_OUTSIDE_PARTITIONS)}
+    expected_checks = {(fact, name) for fact in FACT_KEYS
+                       for name in (ROW_COUNTS_MATCH_POSTGRES, NO_ROWS_OUTSIDE_PARTITIONS, CHANGE_LOG_KEEPS_UP)}
     assert set(evaluations) == expected_checks | {(ROLLUP, TOTALS_MATCH_FACTS)}
     assert all(evaluations.values()), evaluations
 

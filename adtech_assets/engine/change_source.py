@@ -86,14 +86,17 @@ class ChangeSource:
             self._log.advance(self.upto)
 
 
-_slot_names: dict[str, str] = {}  # per source URL: the slot's name (a database's name does not change)
+_databases: dict[str, str] = {}  # per source URL: its database's name (it does not change)
 
 
 def slot_for(postgres: Postgres) -> str:
+    """``ADTECH_SLOT``, else ``adtech_<database>``."""
+    if named := settings.slot_name():
+        return named
     url = postgres.resolved_url()
-    if url not in _slot_names:
-        _slot_names[url] = settings.slot_name() or default_slot_name(database_name(postgres))
-    return _slot_names[url]
+    if url not in _databases:
+        _databases[url] = database_name(postgres)
+    return default_slot_name(_databases[url])
 
 
 def unread_changes(postgres: Postgres) -> bool:

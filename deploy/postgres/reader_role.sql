@@ -1,7 +1,7 @@
 -- The role the pipeline reads the source with: CONNECT to this database, SELECT on the four
 -- source tables and the event tables' id sequences, nothing else (no other table, no writes, no
 -- DDL). For exact change capture (README: Change capture) it also needs REPLICATION, which lets
--- it create a slot and decode this server's WAL: `ALTER ROLE adtech_reader REPLICATION;`.
+-- it create a slot and decode this server's WAL: pass `-v change_log=on` (run as a superuser).
 -- Without it adtech finds changes by scans and its check change_log_keeps_up warns. Idempotent; run it as the
 -- tables' owner after `adtech migrate`:
 --   ADTECH_READER_PASSWORD=... psql "$OWNER_URL" -v reader_role=adtech_reader -f reader_role.sql
@@ -17,3 +17,6 @@ SELECT format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), :'reader
 GRANT USAGE ON SCHEMA public TO :"reader_role";
 GRANT SELECT ON TABLE advertiser, campaign, impressions, clicks TO :"reader_role";
 GRANT SELECT ON SEQUENCE impressions_id_seq, clicks_id_seq TO :"reader_role";
+\if :{?change_log}
+ALTER ROLE :"reader_role" WITH REPLICATION;
+\endif

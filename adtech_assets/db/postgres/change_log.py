@@ -66,8 +66,8 @@ class SlotStatus:
             return f"wal_level is {self.wal_level}, not logical"
         if self.in_recovery:
             return "the source is a standby (read the primary)"
-        if not self.can_replicate and not self.exists:
-            return "the role has no REPLICATION privilege to create the slot"
+        if not self.can_replicate:
+            return "the role has no REPLICATION privilege (needed to create and read a slot)"
         if self.exists and self.slot_database != self.database:
             return f"slot {self.slot} belongs to database {self.slot_database}: set ADTECH_SLOT"
         if self.exists and self.plugin != "pgoutput":
@@ -167,7 +167,8 @@ def has_unread(postgres: Postgres, slot: str) -> bool:
         return bool(postgres.fetch("change_log_unread", {"slot": slot, "publication": PUBLICATION})[0][0])
     except psycopg.errors.UndefinedObject:
         return True
-    except (psycopg.errors.ObjectInUse, psycopg.errors.ObjectNotInPrerequisiteState):
+    except (psycopg.errors.ObjectInUse, psycopg.errors.ObjectNotInPrerequisiteState,
+            psycopg.errors.InsufficientPrivilege):  # being read; or no log for this role: scans
         return False
 
 

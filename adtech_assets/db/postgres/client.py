@@ -40,7 +40,7 @@ from adtech_assets.settings import (
     validate_identifier,
 )
 
-UTC_OPTIONS = "-c TimeZone=UTC"
+UTC_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO"  # the change log decodes ISO text
 # Arrow batches of about 16 MiB: bounded memory whatever the size of the range read.
 BATCH_SIZE_HINT_BYTES = str(16 * 1024 * 1024)
 
