@@ -235,9 +235,6 @@ def test_a_frozen_day_materialized_through_dagster_is_refused_and_left_as_it_was
     assert_retained_days_equal_postgres(postgres, clickhouse)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="product bug: a pass whose only pending days are frozen is idle (PassPlan.idle ignores "
-                          "PassPlan.frozen), and idle_report / print_report then say 'ClickHouse equals Postgres'")
 def test_a_pass_with_frozen_days_pending_does_not_say_clickhouse_equals_postgres(
         adtech_env, postgres, clickhouse, capsys, monkeypatch):
     """A frozen day with rows ClickHouse lacks is a difference the pass knows of: it says so in
@@ -250,4 +247,6 @@ def test_a_pass_with_frozen_days_pending_does_not_say_clickhouse_equals_postgres
            (campaign, noon(FROZEN_A)))
     synced = adtech_sync(capsys)
     assert synced.code == 0 and frozen_note(1, f"{FROZEN_A}") in synced.err, str(synced)
-    assert "ClickHouse equals Postgres" not in synced.out, str(synced)
+    assert "nothing changed: ClickHouse equals Postgres" not in synced.out, str(synced)
+    assert "sync: ClickHouse equals Postgres" not in synced.out, str(synced)
+    assert f"ClickHouse equals Postgres from {RETAIN} on; 1 frozen day(s) before it differ" in synced.out, str(synced)

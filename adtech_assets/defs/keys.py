@@ -86,12 +86,18 @@ def run_days(context: AssetExecutionContext) -> list[date]:
                 if key_range.start > key_range.end else
                 f"give days between {daily_partitions.start.date().isoformat()} and today (UTC)")
         raise refuse_run(context, f"the partition range {key_range.start}...{key_range.end} holds no day: {hint}")
+    return days
+
+
+def refuse_frozen(context: AssetExecutionContext, days: list[date], loaded: set[date]) -> None:
+    """Refuse a load of days before ``ADTECH_RETAIN_BEFORE`` that ClickHouse holds (``loaded``):
+    their rows stay as loaded (Postgres may have purged them). Days never loaded load as usual."""
     frozen_before = retain_before()
-    if frozen_before is not None and min(days) < frozen_before:
-        raise refuse_run(context, f"{min(days)} is frozen by {RETAIN_BEFORE}={frozen_before}: ClickHouse keeps its "
+    frozen = sorted(day for day in days if frozen_before is not None and day < frozen_before and day in loaded)
+    if frozen:
+        raise refuse_run(context, f"{frozen[0]} is frozen by {RETAIN_BEFORE}={frozen_before}: ClickHouse keeps its "
                                   f"rows (Postgres may have purged them); give days from {frozen_before} on, or "
                                   f"unset {RETAIN_BEFORE} to reload it from Postgres")
-    return days
 
 
 def refuse_run(context: AssetExecutionContext, message: str) -> AdtechError:

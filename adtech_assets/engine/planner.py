@@ -483,6 +483,9 @@ def plan_pass(
                         inserted_since = now[0] - cursor.counters.get(name, [0])[0] if now[0] else 0
                         cursor.unfound_inserts[name] = (cursor.unfound_inserts.get(name, 0) + inserted_since
                                                         - sum(new_rows.values()))
+                        # more inserts counted than rows found above the mark: ids below it (reused,
+                        # explicit): fingerprinted now, in this snapshot
+                        due = due or cursor.unfound_inserts[name] > 0
                     if due:
                         first = EVERY_DAY[0] if whole_history else end - timedelta(days=lookback_days)
                         current = postgres_day_fingerprints(conn, name, first, EVERY_DAY[1])
@@ -517,7 +520,8 @@ def plan_pass(
         source.advance()  # the change log: only once what it held is marked and the cursor written
     pending = _resolve_outside(ch, pending_days(ch, DAILY_TABLES), covered, (start, end), looked_at)
     inside = sorted(d for d in pending if start <= d < end)
-    frozen = [d for d in inside if frozen_before is not None and d < frozen_before]
+    loaded_facts = {day for table, day in manifest if table != ROLLUP_TABLE}
+    frozen = [d for d in inside if frozen_before is not None and d < frozen_before and d in loaded_facts]
     inside = [d for d in inside if d not in frozen]
     # a rollup day this pass rebuilds rebuilds the totals too; otherwise they must equal it now
     rollup_due = any(ROLLUP_TABLE in pending[day].tables for day in inside)

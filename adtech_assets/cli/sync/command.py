@@ -20,7 +20,7 @@ from adtech_assets.engine.change_source import LOG, scans_note
 from adtech_assets.engine.planner import PassPlan, frozen_note, outside_note
 from adtech_assets.engine.write_counters import read_counters
 from adtech_assets.runtime.gc_tuning import freeze_imports
-from adtech_assets.settings import partitions_start
+from adtech_assets.settings import partitions_start, retain_before
 
 
 def print_report(report: SyncReport, plan: PassPlan | None = None) -> int:
@@ -31,7 +31,7 @@ def print_report(report: SyncReport, plan: PassPlan | None = None) -> int:
     for label, checks in (("CHECK FAILED", report.failed_checks), ("CHECK WARNING", report.warnings)):
         for check in checks:
             counts = {k: v for k, v in check.metadata.items() if k.startswith(
-                ("postgres_", "clickhouse_", "rows_", "mismatches", "differences", "error"))}
+                ("postgres_", "clickhouse_", "rows_", "mismatches", "differences", "error", "change_", "wal_held"))}
             print(f"{label} {check.asset} {check.check}: {counts}", file=sys.stderr)
     for error in report.errors:
         print(f"STEP FAILED {error}", file=sys.stderr)
@@ -39,7 +39,7 @@ def print_report(report: SyncReport, plan: PassPlan | None = None) -> int:
         print(note, file=sys.stderr)
     passed = sum(c.passed for c in report.checks)
     if not report.run_ids and report.ok:
-        verified = plan is None or plan.change_source == LOG or plan.fingerprinted_history
+        verified = plan is None or (not plan.frozen and (plan.change_source == LOG or plan.fingerprinted_history))
         say(f"sync: {'ClickHouse equals Postgres; ' if verified else ''}nothing to load (0 Dagster runs)")
     else:
         say(f"sync: {len(report.days_loaded)} day(s) loaded, {passed}/{len(report.checks)} checks passed, "
@@ -60,6 +60,7 @@ def sync(args: argparse.Namespace) -> int:
     something to run, a source observation to record, or a dead run to settle."""
     home = dagster_home()
     partitions_start()  # a bad ADTECH_PARTITIONS_START is refused before any database is opened
+    retain_before()
     postgres, clickhouse = from_environment()
     full = getattr(args, "full", False)
     # One ClickHouse session for the pass (run_sync's nests in it). A setting or database that

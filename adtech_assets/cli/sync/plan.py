@@ -83,7 +83,10 @@ def say_repairs(plan: PassPlan, say: Callable[[str], None]) -> None:
 def idle_report(plan: PassPlan, say: Callable[[str], None]) -> SyncReport:
     """The report of a pass whose plan found nothing to load."""
     say_repairs(plan, say)
-    if plan.change_source == LOG:
+    if plan.frozen:
+        say(f"nothing to load: ClickHouse equals Postgres from {plan.frozen_before} on; {len(plan.frozen)} frozen "
+            "day(s) before it differ (see the note)")
+    elif plan.change_source == LOG:
         say(f"nothing changed: ClickHouse equals Postgres (change log read to {plan.slot.current_lsn if plan.slot else '?'}"
             + (", whole history fingerprinted)" if plan.fingerprinted_history else ")"))
     elif plan.fingerprinted_history:

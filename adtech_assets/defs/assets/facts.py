@@ -11,9 +11,10 @@ from adtech_assets.catalog import FACTS, FactSpec
 from adtech_assets.db.clickhouse.schema import ensure_schema
 from adtech_assets.defs.assets import CLICKHOUSE_ASSET, DAILY
 from adtech_assets.defs.assets.metadata import record_day_metadata, table_name
-from adtech_assets.defs.keys import run_days, source_key
+from adtech_assets.defs.keys import refuse_frozen, run_days, source_key
 from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
 from adtech_assets.defs.step_failures import as_step_failure
+from adtech_assets.engine.ledger import read_manifest
 from adtech_assets.engine.loads.appends import append_new_rows
 from adtech_assets.engine.loads.facts import load_fact_days
 
@@ -34,6 +35,7 @@ def build_fact_asset(spec: FactSpec) -> AssetsDefinition:
         days = run_days(context)
         with clickhouse.session() as ch:
             ensure_schema(ch)
+            refuse_frozen(context, days, {day for table, day in read_manifest(ch) if table == spec.table})
             appended = append_new_rows(spec, days, postgres, ch)
             loaded = {**{day: a.fingerprint for day, a in appended.items()},
                       **load_fact_days(spec, [day for day in days if day not in appended], postgres, ch)}
