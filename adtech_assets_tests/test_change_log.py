@@ -42,6 +42,8 @@ from adtech_assets.engine.change_source import (
     SCAN,
     ChangeSource,
     change_source,
+    describe_slot,
+    lag_seconds,
     slot_for,
     unread_changes,
 )
@@ -288,10 +290,17 @@ def test_a_pass_advances_the_slot_and_leaves_nothing_unread(loaded, postgres, cl
     assert lsn_value(slot_row(postgres, slot)["confirmed_lsn"]) >= lsn_value(before)
     assert not has_unread(postgres, slot) and not unread_changes(postgres)
 
+    status = read_status(postgres, slot)
+    assert lag_seconds(postgres, status) == 0 and "no change unread" in describe_slot(status, 0.0)
+
+    committed = datetime.now(timezone.utc)
     add_events(postgres, "clicks", [(a_campaign(postgres), noon(DAY_C))])
     assert unread_changes(postgres) and has_unread(postgres, slot)
+    # the lag in time is measured from the oldest unread change's commit, on the server's clock
+    lag = lag_seconds(postgres, status)
+    assert 0 < lag <= (datetime.now(timezone.utc) - committed).total_seconds() + 1, lag
     sync_ok(loaded)
-    assert not unread_changes(postgres)
+    assert not unread_changes(postgres) and lag_seconds(postgres, status) == 0
     assert_converged(postgres, clickhouse)
 
 

@@ -10,7 +10,12 @@ import argparse
 from adtech_assets.cli.output import say
 from adtech_assets.db.connections import from_environment
 from adtech_assets.db.postgres.change_log import adtech_slots, opened
-from adtech_assets.engine.change_source import describe_slot, size, slot_for
+from adtech_assets.engine.change_source import (
+    describe_slot,
+    lag_seconds,
+    size,
+    slot_for,
+)
 from adtech_assets.errors import AdtechError
 
 
@@ -29,7 +34,7 @@ def cmd_slot(args: argparse.Namespace) -> int:
             say(f"dropped slot {slot}: the source keeps no WAL for adtech now. The next pass creates it again "
                 "and fingerprints the whole history once; set ADTECH_CHANGE_SOURCE=scan to never use one")
             return 0
-        say(describe_slot(status) if not status.unavailable() else f"no change log: {status.unavailable()}")
+        say(describe_slot(status, lag_seconds(postgres, status)) if not status.unavailable() else f"no change log: {status.unavailable()}")
     others = [row for row in adtech_slots(postgres) if row["slot_name"] != slot]
     for row in others:
         say(f"other slot {row['slot_name']} (database {row['database']}, {row['wal_status']}): holds "

@@ -38,6 +38,7 @@ from adtech_assets.defs.step_failures import as_step_failure
 from adtech_assets.engine.change_source import (
     change_log_state,
     describe_slot,
+    lag_seconds,
     scans_note,
 )
 from adtech_assets.engine.days import partition_window
@@ -193,7 +194,7 @@ def change_log_keeps_up(spec: FactSpec, postgres: PostgresResource) -> AssetChec
         return AssetCheckResult(asset_key=table_key(spec.table), check_name=CHANGE_LOG_KEEPS_UP, passed=False,
                                 severity=AssetCheckSeverity.WARN, metadata={"change_source": "scans"},
                                 description=scans_note(why_scans).removeprefix("note: "))
-    held = status.held_bytes or 0
+    held, lag = status.held_bytes or 0, lag_seconds(postgres, status)
     bad = status.lost or held > fail
     return AssetCheckResult(
         asset_key=table_key(spec.table),
@@ -202,9 +203,10 @@ def change_log_keeps_up(spec: FactSpec, postgres: PostgresResource) -> AssetChec
         severity=AssetCheckSeverity.ERROR if bad else AssetCheckSeverity.WARN,
         metadata={"change_source": "change log", "slot": status.slot, "wal_status": str(status.wal_status),
                   "wal_held_bytes": held, "wal_unread_bytes": status.unread_bytes or 0,
+                  "lag_seconds": MetadataValue.float(lag),
                   "warn_bytes": warn, "fail_bytes": fail,
                   "max_slot_wal_keep_size": status.max_slot_wal_keep_size},
-        description=describe_slot(status),
+        description=describe_slot(status, lag),
     )
 
 

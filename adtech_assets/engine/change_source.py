@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 
 from adtech_assets import settings
 from adtech_assets.catalog import FACTS
@@ -39,12 +39,13 @@ from adtech_assets.db.postgres.change_log import (
     default_slot_name,
     has_unread,
     lsn_value,
+    oldest_unread,
     opened,
     read_status,
 )
 from adtech_assets.db.postgres.client import Postgres
 from adtech_assets.db.postgres.pgoutput import Decoded, TableChanges
-from adtech_assets.errors import AdtechError
+from adtech_assets.errors import AdtechError, TransientError
 
 LOG, SCAN = "change log", "scans"
 
@@ -126,18 +127,45 @@ def size(n: int | None) -> str:
     return f"{n:,.1f} TB"
 
 
-def describe_slot(status: SlotStatus) -> str:
-    """One line on a slot's state, as `adtech slot` and the source's metadata show it."""
+def lag_seconds(postgres: Postgres, status: SlotStatus) -> float:
+    """Seconds since the oldest change the slot holds unconfirmed was committed (0: none)."""
+    oldest = oldest_unread(postgres, status.slot) if status.exists else None
+    return max(0.0, (datetime.now(timezone.utc) - oldest).total_seconds()) if oldest else 0.0
+
+
+def describe_slot(status: SlotStatus, lag: float | None = None) -> str:
+    """One line on a slot's state, as `adtech slot`, the check and the source's metadata show it."""
     if not status.exists:
         return f"slot {status.slot}: none (the next pass creates it)"
     return (f"slot {status.slot} ({status.wal_status}): holds {size(status.held_bytes)} of WAL on the source, "
-            f"{size(status.unread_bytes)} not confirmed yet; max_slot_wal_keep_size={status.max_slot_wal_keep_size}"
+            f"{size(status.unread_bytes)} not confirmed yet"
+            + (f", the oldest unread change {lag:.0f} s old" if lag else ", no change unread" if lag == 0 else "")
+            + f"; max_slot_wal_keep_size={status.max_slot_wal_keep_size}"
             + (f", in use by pid {status.active_pid}" if status.active_pid else ""))
 
 
 def scans_note(why: str) -> str:
     return (f"note: changes are found by scans, not Postgres's change log ({why}): updates and deletes "
             "are seen through statistics counters and the sweep's fingerprints (README: Change capture)")
+
+
+def _ready(log: ChangeLog, status: SlotStatus, read_to: str | None) -> str | None:
+    """Make the slot readable; returns why the whole history must be fingerprinted, if it must."""
+    slot = status.slot
+    if not status.exists:
+        log.create()
+        return f"slot {slot} created"
+    if status.lost:
+        log.drop()
+        log.create()
+        return (f"slot {slot} was invalidated by the server (it held more WAL than "
+                f"max_slot_wal_keep_size={status.max_slot_wal_keep_size}): recreated")
+    if read_to is None:
+        return f"first read of slot {slot} by this ClickHouse"
+    if lsn_value(status.confirmed_lsn) > lsn_value(read_to):
+        return (f"slot {slot} was advanced past this pipeline's position by another reader "
+                "(another pipeline on the same database? give each its own ADTECH_SLOT)")
+    return None
 
 
 @contextmanager
@@ -160,20 +188,13 @@ def change_source(postgres: Postgres, read_to: str | None) -> Iterator[ChangeSou
                                   f"or set {settings.CHANGE_SOURCE}=auto to fall back to scans")
             yield ChangeSource(SCAN, why_scans=why, slot=slot, status=status)
             return
-        restart = None
-        if not status.exists:
-            log.create()
-            restart = f"slot {slot} created"
-        elif status.lost:
-            log.drop()
-            log.create()
-            restart = (f"slot {slot} was invalidated by the server (it held more WAL than "
-                       f"max_slot_wal_keep_size={status.max_slot_wal_keep_size}): recreated")
-        elif read_to is None:
-            restart = f"first read of slot {slot} by this ClickHouse"
-        elif lsn_value(status.confirmed_lsn) > lsn_value(read_to):
-            restart = (f"slot {slot} was advanced past this pipeline's position by another reader "
-                       f"(another pipeline on the same database? give each its own ADTECH_SLOT)")
+        try:
+            restart = _ready(log, status, read_to)
+        except TransientError as exc:  # a long transaction on the server: scans this pass
+            if wanted == "log":
+                raise
+            yield ChangeSource(SCAN, why_scans=str(exc), slot=slot, status=status)
+            return
         if restart:
             status = log.status()
         upto = status.current_lsn

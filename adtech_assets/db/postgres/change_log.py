@@ -14,19 +14,22 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
 from psycopg.rows import dict_row
 
 from adtech_assets.catalog import FACTS
 from adtech_assets.db.postgres.client import Postgres, table_query
-from adtech_assets.db.postgres.pgoutput import Decoded, PgOutputDecoder
+from adtech_assets.db.postgres.pgoutput import Decoded, PgOutputDecoder, begin_time
 from adtech_assets.errors import AdtechError, TransientError
 
 PUBLICATION = "adtech_changes"
 EVENT_SOURCES = [spec.source for spec in FACTS]
 LOCK_WAIT = "120s"  # another pass reading the slot: it reads for seconds, never minutes
-CREATE_WAIT = "60s"  # creating a slot waits for the transactions running then to end
+# Creating a slot waits for every transaction running on the server then to end; a pass waits
+# this long, then goes on with scans and tries again at the next pass.
+CREATE_WAIT = "5s"
 
 
 def default_slot_name(database: str) -> str:
@@ -125,6 +128,10 @@ class ChangeLog:
         """Confirm every change before ``upto``: the server may recycle its WAL."""
         return self._run("change_log_advance", {"slot": self.slot, "upto": upto}, f"advance the slot {self.slot}")[0]
 
+    def _oldest_writer(self) -> str:
+        row = self.conn.execute(table_query("change_log_oldest_writer")).fetchone()
+        return f", the oldest since {row[2]:%H:%M:%S} UTC (pid {row[0]}, database {row[1]})" if row else ""
+
     def _run(self, name: str, params: dict, what: str) -> tuple:
         try:
             return self.conn.execute(table_query(name), params).fetchone()
@@ -133,8 +140,8 @@ class ChangeLog:
                               "(and ownership of the event tables for the publication), or set "
                               "ADTECH_CHANGE_SOURCE=scan") from None
         except psycopg.errors.QueryCanceled:
-            raise TransientError(f"cannot {what}: transactions that were running did not end within "
-                                 f"{CREATE_WAIT} (a session idle in a transaction?); the next pass tries again") from None
+            raise TransientError(f"cannot {what} yet: it waits for the transactions running on the server to "
+                                 f"end{self._oldest_writer()}; the next pass tries again") from None
         except psycopg.errors.ConfigurationLimitExceeded as exc:
             raise AdtechError(f"cannot {what}: {str(exc).splitlines()[0]}; drop unused slots "
                               "(`adtech slot --list`) or raise max_replication_slots") from None
@@ -170,6 +177,17 @@ def has_unread(postgres: Postgres, slot: str) -> bool:
     except (psycopg.errors.ObjectInUse, psycopg.errors.ObjectNotInPrerequisiteState,
             psycopg.errors.InsufficientPrivilege):  # being read; or no log for this role: scans
         return False
+
+
+def oldest_unread(postgres: Postgres, slot: str) -> datetime | None:
+    """The commit time of the oldest change the slot holds unconfirmed (None: none, or the slot
+    cannot be read now): the pipeline's lag in time."""
+    try:
+        rows = postgres.fetch("change_log_oldest_unread", {"slot": slot, "publication": PUBLICATION})
+    except (psycopg.errors.UndefinedObject, psycopg.errors.ObjectInUse,
+            psycopg.errors.ObjectNotInPrerequisiteState, psycopg.errors.InsufficientPrivilege):
+        return None
+    return begin_time(rows[0][0]) if rows else None
 
 
 def _set(conn: psycopg.Connection, setting: str, value: str) -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from struct import Struct
 
-_INT16, _INT32 = Struct(">h"), Struct(">i")
+_INT16, _INT32, _INT64 = Struct(">h"), Struct(">i"), Struct(">q")
 NO_DAY = None  # created_at NULL, or a value ClickHouse's Date cannot hold: no partition loads it
 
 
@@ -150,6 +150,17 @@ class PgOutputDecoder:
         if day is not NO_DAY and value.endswith(b" BC"):
             return NO_DAY
         return day
+
+
+POSTGRES_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def begin_time(message: bytes) -> datetime | None:
+    """The commit time a BEGIN message carries (microseconds since 2000-01-01 UTC)."""
+    if not message or message[0] != 0x42:
+        return None
+    (micros,) = _INT64.unpack_from(message, 9)
+    return POSTGRES_EPOCH + timedelta(microseconds=micros)
 
 
 def _parse_day(head: bytes) -> date | None:

@@ -30,6 +30,7 @@ from adtech_assets.defs.step_failures import as_step_failure
 from adtech_assets.engine.change_source import (
     change_log_state,
     describe_slot,
+    lag_seconds,
     scans_note,
 )
 from adtech_assets.engine.source_stats import (
@@ -61,11 +62,19 @@ def observation_parts(stats: SourceStats, counters: list[int] | None) -> tuple[D
     }
 
 
-def change_metadata(status: SlotStatus | None, why_scans: str | None) -> dict:
-    """What the event tables' changes are read from, shown on their nodes: the change log's slot
-    and the WAL it holds, or why scans are used instead."""
-    return {"change_source": MetadataValue.text(scans_note(why_scans).removeprefix("note: ") if why_scans
-                                                else f"Postgres change log: {describe_slot(status)}")}
+def change_metadata(status: SlotStatus | None, why_scans: str | None, lag: float | None = None) -> dict:
+    """What the event tables' changes are read from, shown on their nodes: the change log's slot,
+    the WAL it holds and its lag in bytes and seconds, or why scans are used instead."""
+    if why_scans:
+        return {"change_source": MetadataValue.text(scans_note(why_scans).removeprefix("note: "))}
+    return {"change_source": MetadataValue.text(f"Postgres change log: {describe_slot(status, lag)}"),
+            "change_log_wal_held_bytes": MetadataValue.int(status.held_bytes or 0),
+            **({"change_log_lag_seconds": MetadataValue.float(lag)} if lag is not None else {})}
+
+
+def observed_change_metadata(postgres: Postgres) -> dict:
+    status, why_scans = change_log_state(postgres)
+    return change_metadata(status, why_scans, None if why_scans else lag_seconds(postgres, status))
 
 
 def source_observation(table: str, stats: SourceStats, counters: list[int] | None,
@@ -81,7 +90,7 @@ def source_observation(table: str, stats: SourceStats, counters: list[int] | Non
 def observe_table(postgres: Postgres, table: str) -> tuple[DataVersion, dict]:
     version, metadata = observation_parts(read_source_stats(postgres, [table])[table], read_counters(postgres).get(table))
     if table not in DIMENSION_SOURCES:
-        metadata.update(change_metadata(*change_log_state(postgres)))
+        metadata.update(observed_change_metadata(postgres))
     return version, metadata
 
 
@@ -101,7 +110,7 @@ def source_observations(instance: DagsterInstance, postgres: Postgres, counters:
     moved = [t for t in SOURCE_TABLES if _latest_counters(instance, t) != counters_text(counters.get(t))]
     if not moved:
         return []
-    extra = change_metadata(*change_log_state(postgres)) if any(t not in DIMENSION_SOURCES for t in moved) else {}
+    extra = observed_change_metadata(postgres) if any(t not in DIMENSION_SOURCES for t in moved) else {}
     return [source_observation(table, stats, counters.get(table), None if table in DIMENSION_SOURCES else extra)
             for table, stats in read_source_stats(postgres, moved).items()]
 
