@@ -520,3 +520,31 @@ def test_the_embedded_postgres_runs_with_wal_level_logical(data_dir):
         stop_embedded_postgres(data_dir)
 
 
+
+
+@pytest.mark.long(20)
+def test_a_transaction_left_open_elsewhere_makes_the_first_pass_use_scans_not_hang(adtech, clickhouse, data_dir,
+                                                                                    monkeypatch):
+    """A new slot waits for every transaction running on the server: a pass waits a few seconds,
+    goes on with scans naming the transaction, and the next pass, once it ended, makes the slot.
+    On a server of its own (an embedded one): the open transaction would hold every other
+    test's first pass too."""
+    url = embedded_postgres_url(data_dir)
+    monkeypatch.setenv("ADTECH_PG_URL", url)
+    postgres = PostgresResource(url=url)
+    assert adtech("migrate").code == 0
+    seed(postgres)
+    slot = "adtech_adtech"
+    with psycopg.connect(with_database(url, "postgres")) as other:  # another database, a write open
+        other.execute("CREATE TEMP TABLE held (x int)")
+        pid = other.execute("SELECT pg_backend_pid()").fetchone()[0]
+        first = adtech("sync")
+        assert first.code == 0, str(first)
+        assert "note: changes are found by scans, not Postgres's change log (cannot create the slot" in first.err
+        assert f"(pid {pid}, database postgres)" in first.err, str(first)
+        assert slot_row(postgres, slot) is None
+        assert_converged(postgres, clickhouse)
+    again = adtech("sync")
+    assert again.code == 0 and f"slot {slot} created" in again.err, str(again)
+    assert slot_row(postgres, slot) is not None
+    assert_converged(postgres, clickhouse)

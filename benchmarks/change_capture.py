@@ -19,10 +19,11 @@ change log path: ``ADTECH_CHANGE_SOURCE`` unset, i.e. auto, on a server with
      ``uv run python -c pass``
   2. the Postgres CPU of one pass after one UPDATE of an old row (3 tries): utime + stime from
      /proc/<pid>/stat of the server processes that served this database (its backends, sampled
-     every 10 ms while the command runs; their parallel workers included), beside the same for
-     a psql COPY of the days the pass reloads (its floor) and for a no-op pass. The brief's
-     whole-server sum (every process named postgres, with the postmaster's cutime/cstime for the
-     backends that exited) is printed too: on a shared server it counts other databases' work
+     every 10 ms while the command runs; their parallel workers included; autovacuum, the
+     server's upkeep after the writes, not), beside the same for a psql COPY of the days the
+     pass reloads (its floor) and for a no-op pass. The brief's whole-server sum (every process
+     named postgres, with the postmaster's cutime/cstime for the backends that exited) is
+     printed too: on a shared server it counts other databases' work
   3. 10,000 random old rows moved +1 hour (one UPDATE): one ``adtech sync``, its time, and the
      days its "facts: loading ..." lines reloaded against the days the UPDATE touched
   6. the WAL the slot holds (``pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)``) after
@@ -405,6 +406,19 @@ def slot_wal(pg_url: str, slot: str) -> tuple[int | None, str]:
     return (held[0] if held else None), lsn
 
 
+def server_state(pg_url: str, slot: str) -> str:
+    """The WAL the slot holds and the oldest transaction open on the server: while one is open
+    (in any database), the slot's restart point stays before it, and each read of the slot
+    decodes the server's WAL from there."""
+    held, _ = slot_wal(pg_url, slot)
+    with psycopg.connect(pg_url) as conn:
+        oldest = conn.execute(
+            "SELECT datname, extract(epoch FROM now() - xact_start)::int FROM pg_stat_activity "
+            "WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() ORDER BY xact_start LIMIT 1").fetchone()
+    return (f"slot holds {mib(held)}; oldest transaction with an xid on the server: "
+            + (f"{oldest[1]} s open, database {oldest[0]}" if oldest else "none"))
+
+
 def wal_between(pg_url: str, a: str, b: str) -> int:
     with psycopg.connect(pg_url) as conn:
         return conn.execute("SELECT pg_wal_lsn_diff(%s::pg_lsn, %s::pg_lsn)::bigint", (b, a)).fetchone()[0]
@@ -462,7 +476,10 @@ def main() -> None:
         ch_url = log_env["ADTECH_CLICKHOUSE_URL"]
         try:
             print("first sync (change log):", flush=True)
-            first_sync = sync(log_env, "first adtech sync")
+            for _ in range(30):  # creating the slot waits for the server's running transactions
+                first_sync = sync(log_env, "first adtech sync")
+                if first_sync.code != 2 or "did not end within" not in first_sync.output:
+                    break
             if first_sync.code or "changes are found by scans" in first_sync.output:
                 sys.exit("the first sync failed or did not use the change log: nothing to measure")
             day = old_day(args.pg_url)
@@ -485,11 +502,16 @@ def main() -> None:
                 stop(process, grace=15)
 
             # 5. the no-op pass (timed without the CPU sampler, which shares the cores)
-            print("no-op adtech sync (dg dev stopped):", flush=True)
+            print(f"no-op adtech sync (dg dev stopped; {server_state(args.pg_url, slot)}):", flush=True)
             sync(log_env, "settling sync")
             noops = [sync(log_env, "no-op") for _ in range(5)]
             floor = statistics.median(run([UV, "run", "python", "-c", "pass"], log_env).seconds for _ in range(5))
-            noop_cpu = [measured_cpu(database, SYNC, log_env) for _ in range(3)]
+            noop_cpu = []
+            for _ in range(3):
+                state = server_state(args.pg_url, slot)
+                noop_cpu.append(measured_cpu(database, SYNC, log_env))
+                print(f"  no-op, Postgres CPU {noop_cpu[-1].ours:.3f} s in {noop_cpu[-1].done.seconds:.2f} s ({state})",
+                      flush=True)
 
             # 2. Postgres CPU of the pass after one UPDATE of an old row
             print(f"Postgres CPU of a pass after one UPDATE of an old row ({database}'s server processes):",
@@ -498,6 +520,7 @@ def main() -> None:
             for _ in range(3):
                 change = update_old_row(args.pg_url, day)
                 change.commit(args.pg_url)
+                state = server_state(args.pg_url, slot)
                 cpu = measured_cpu(database, SYNC, log_env)
                 reloaded = cpu.done.days_loaded()
                 copy = copy_floor(args.pg_url, database, reloaded or change.days)
@@ -505,7 +528,7 @@ def main() -> None:
                 floors.append(copy)
                 print(f"  {cpu.done.summary()}; reloaded {', '.join(map(str, reloaded))}; Postgres CPU "
                       f"{cpu.ours:.3f} s (whole server {cpu.server:.2f} s); psql COPY of those days "
-                      f"{copy.ours:.3f} s ({copy.done.seconds:.2f} s)", flush=True)
+                      f"{copy.ours:.3f} s ({copy.done.seconds:.2f} s); before the pass: {state}", flush=True)
 
             # 3. 10,000 updates over the history
             print("10,000 updates spread over the history, one UPDATE, then one adtech sync:", flush=True)
@@ -528,7 +551,8 @@ def main() -> None:
                   f"{mib(written)} of WAL meanwhile), after one pass {mib(held_after)}", flush=True)
 
             # 7. inserts by the change log vs scans
-            print("100,000 inserts: change log vs ADTECH_CHANGE_SOURCE=scan (its own ClickHouse):", flush=True)
+            print("100,000 inserts: change log vs ADTECH_CHANGE_SOURCE=scan (its own ClickHouse; "
+                  f"{server_state(args.pg_url, slot)}):", flush=True)
             scan_env = pipeline_env(args.pg_url, tmp, "scan", change_source="scan")
             scan_first = sync(scan_env, "first adtech sync, scans")
             sync(scan_env, "scans: settling sync")
