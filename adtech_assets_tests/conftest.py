@@ -108,6 +108,19 @@ def clickhouse(clickhouse_path) -> ClickHouseResource:
 
 
 @pytest.fixture
+def adtech_env(monkeypatch, pg_url, clickhouse_path, tmp_path) -> None:
+    """The environment of `adtech` run in this process: this test's databases, its own data
+    directory and Dagster home, and no setting from outside."""
+    for name in list(os.environ):
+        if name.startswith(("ADTECH_", "DAGSTER_")) and not name.startswith("ADTECH_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ADTECH_PG_URL", pg_url)
+    monkeypatch.setenv("ADTECH_CLICKHOUSE_URL", f"chdb://{clickhouse_path}")
+    monkeypatch.setenv("ADTECH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+
+
+@pytest.fixture
 def resources(postgres, clickhouse) -> dict:
     return {"postgres": postgres, "clickhouse": clickhouse}
 

@@ -5,11 +5,13 @@ run as a user runs it."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +261,37 @@ def cli_command(*args: str) -> list[str]:
 def run_cli(args: Sequence[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run(cli_command(*args), env=env, capture_output=True, text=True, timeout=timeout,
                           cwd=PROJECT_ROOT)
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+    def __str__(self) -> str:
+        return f"exit {self.code}\n--- stdout\n{self.out[-3000:]}\n--- stderr\n{self.err[-3000:]}"
+
+    def loaded_days(self) -> set[date]:
+        """The days the pass's runs reloaded ("facts: loading <first> .. <last> (...)")."""
+        days: set[date] = set()
+        for first, last in re.findall(r"facts: loading (\S+) \.\. (\S+) \(", self.out):
+            day, last_day = date.fromisoformat(first), date.fromisoformat(last)
+            while day <= last_day:
+                days.add(day)
+                day += timedelta(days=1)
+        return days
+
+    def load_reasons(self) -> set[str]:
+        """Why the runs reloaded their days, as the "facts: loading" lines say."""
+        return set(re.findall(r"^\[[^]]*\] facts: loading .*?\): (.*)$", self.out, re.MULTILINE))
+
+
+def run_adtech(capsys, *args: str) -> Ran:
+    """`adtech <args>` in this process, as a user runs it; its exit code and output."""
+    from adtech_assets.cli.main import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return Ran(code, out, err)

@@ -9,23 +9,21 @@ equality, and `adtech sync --full` must repair it."""
 
 from __future__ import annotations
 
-import os
-import re
 import threading
 import time
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 import psycopg
 import pytest
 
-from adtech_assets.cli.main import main
 from adtech_assets.db.postgres.sample_data import SeedWindow, seed_batch
 from adtech_assets_tests.helpers import (
+    Ran,
     assert_converged,
     counters,
     kpi_differences,
     pg_execute,
+    run_adtech,
     settle_counters,
 )
 
@@ -36,39 +34,11 @@ LOG, SCAN = "auto", "scan"
 pytestmark = pytest.mark.long(15)  # a seed, and 3-6 syncs of a few seconds each
 
 
-@dataclass
-class Synced:
-    code: int
-    out: str
-    err: str
-
-    def __str__(self) -> str:
-        return f"exit {self.code}\n--- stdout\n{self.out[-3000:]}\n--- stderr\n{self.err[-3000:]}"
-
-    def loaded_days(self) -> set[date]:
-        """The days the pass's runs reloaded ("facts: loading <first> .. <last> (...)")."""
-        days: set[date] = set()
-        for first, last in re.findall(r"facts: loading (\S+) \.\. (\S+) \(", self.out):
-            day, last_day = date.fromisoformat(first), date.fromisoformat(last)
-            while day <= last_day:
-                days.add(day)
-                day += timedelta(days=1)
-        return days
-
-    def load_reasons(self) -> set[str]:
-        """Why the runs reloaded their days, as the "facts: loading" lines say."""
-        return set(re.findall(r"^\[[^]]*\] facts: loading .*?\): (.*)$", self.out, re.MULTILINE))
+def adtech_sync(capsys, *args: str) -> Ran:
+    return run_adtech(capsys, "sync", *args)
 
 
-def adtech_sync(capsys, *args: str) -> Synced:
-    """`adtech sync [args]` in this process, as a user runs it; its exit code and output."""
-    capsys.readouterr()
-    code = main(["sync", *args])
-    out, err = capsys.readouterr()
-    return Synced(code, out, err)
-
-
-def synced_equal(capsys, postgres, clickhouse, *args: str) -> Synced:
+def synced_equal(capsys, postgres, clickhouse, *args: str) -> Ran:
     """A sync that exits 0 and leaves the facts and every KPI view equal to Postgres."""
     synced = adtech_sync(capsys, *args)
     assert synced.code == 0, str(synced)
@@ -79,7 +49,7 @@ def synced_equal(capsys, postgres, clickhouse, *args: str) -> Synced:
     return synced
 
 
-def equal_or_said_and_repaired(synced: Synced, capsys, postgres, clickhouse) -> None:
+def equal_or_said_and_repaired(synced: Ran, capsys, postgres, clickhouse) -> None:
     """The scans' blind spot: a sync that missed the change exits 0 but must not say
     ClickHouse equals Postgres; `sync --full` then repairs it."""
     assert synced.code == 0, str(synced)
@@ -125,15 +95,8 @@ def wait_until(condition, what: str, seconds: float = 10) -> None:
 
 
 @pytest.fixture(params=[LOG, SCAN])
-def mode(request, monkeypatch, pg_url, clickhouse_path, tmp_path) -> str:
-    """The environment of `adtech` for one change source: only this test's databases."""
-    for name in list(os.environ):
-        if name.startswith(("ADTECH_", "DAGSTER_")) and not name.startswith("ADTECH_TEST_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ADTECH_PG_URL", pg_url)
-    monkeypatch.setenv("ADTECH_CLICKHOUSE_URL", f"chdb://{clickhouse_path}")
-    monkeypatch.setenv("ADTECH_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+def mode(request, adtech_env, monkeypatch) -> str:
+    """`adtech` on this test's databases, with one change source."""
     monkeypatch.setenv("ADTECH_CHANGE_SOURCE", request.param)
     return request.param
 
@@ -143,7 +106,14 @@ def loaded(mode, postgres, clickhouse, capsys) -> str:
     """A seeded source (3,000 impressions over the last 6 days) and a first sync: equal."""
     seed_batch(postgres, advertisers=2, campaigns=6, impressions=3000, ctr=0.1,
                window=SeedWindow.last_days(6), seed=0.22)
-    synced_equal(capsys, postgres, clickhouse)
+    synced = synced_equal(capsys, postgres, clickhouse)
+    # A new slot waits for every write transaction on the server; another test's may hold the
+    # first pass to scans (it says so): the next pass makes the slot, as a user's next one would.
+    for _ in range(5):
+        if mode != LOG or "cannot create the slot" not in synced.err:
+            break
+        synced = synced_equal(capsys, postgres, clickhouse)
+    assert mode != LOG or "cannot create the slot" not in synced.err, str(synced)
     return mode
 
 

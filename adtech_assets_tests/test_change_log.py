@@ -12,7 +12,6 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 import psycopg
@@ -20,7 +19,6 @@ import pytest
 from dagster import AssetCheckSeverity
 
 from adtech_assets.catalog import DAILY_TABLES, FACTS
-from adtech_assets.cli.main import main
 from adtech_assets.db.clickhouse.schema import ensure_schema
 from adtech_assets.db.postgres.change_log import (
     PUBLICATION,
@@ -52,9 +50,11 @@ from adtech_assets.engine.planner import PassPlan, plan_pass
 from adtech_assets.errors import AdtechError
 from adtech_assets_tests.conftest import with_database
 from adtech_assets_tests.helpers import (
+    Ran,
     add_events,
     assert_converged,
     pg_execute,
+    run_adtech,
     sync_ok,
 )
 
@@ -215,34 +215,10 @@ def test_a_database_with_another_datestyle_still_names_the_days(postgres, pg_url
 
 # ---- the slot's life: created, shown, dropped, recreated ------------------------------------
 
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-
-    def __str__(self) -> str:
-        return f"exit {self.code}\n--- stdout\n{self.out[-3000:]}\n--- stderr\n{self.err[-3000:]}"
-
-
 @pytest.fixture
-def adtech(monkeypatch, capsys, pg_url, clickhouse_path, tmp_path) -> Callable[..., Ran]:
-    """``adtech <args>`` run in this process on this test's databases, with its exit code and output."""
-    for name in list(os.environ):
-        if name.startswith(("ADTECH_", "DAGSTER_")) and not name.startswith("ADTECH_TEST_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ADTECH_PG_URL", pg_url)
-    monkeypatch.setenv("ADTECH_CLICKHOUSE_URL", f"chdb://{clickhouse_path}")
-    monkeypatch.setenv("ADTECH_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-
-    def run(*args: str) -> Ran:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Ran(code, out, err)
-
-    return run
+def adtech(adtech_env, capsys) -> Callable[..., Ran]:
+    """``adtech <args>`` run in this process on this test's databases."""
+    return lambda *args: run_adtech(capsys, *args)
 
 
 @pytest.mark.long(10)

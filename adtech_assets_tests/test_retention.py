@@ -8,7 +8,6 @@ Real engines, about 2,000 impressions over the last 10 days."""
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -49,18 +48,6 @@ pytestmark = pytest.mark.long(15)
 
 def frozen_note(count: int, span: str, retain: date = RETAIN) -> str:
     return f"note: {count} day(s) before {RETAIN_BEFORE}={retain} have new or changed rows ({span})"
-
-
-@pytest.fixture
-def adtech_env(monkeypatch, pg_url, clickhouse_path, tmp_path) -> None:
-    """The environment of `adtech`: only this test's databases, no setting from outside."""
-    for name in list(os.environ):
-        if name.startswith(("ADTECH_", "DAGSTER_")) and not name.startswith("ADTECH_TEST_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ADTECH_PG_URL", pg_url)
-    monkeypatch.setenv("ADTECH_CLICKHOUSE_URL", f"chdb://{clickhouse_path}")
-    monkeypatch.setenv("ADTECH_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
 
 
 @pytest.fixture(params=[LOG, SCAN])
