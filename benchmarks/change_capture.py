@@ -7,7 +7,8 @@ Seeds ``NAME`` (default ``adtech_bench_<impressions>``) on the local Postgres wi
 ``load_benchmark.ensure_data`` when it holds fewer impressions, then, on a fresh embedded
 ClickHouse and Dagster home under a temporary directory, one first ``uv run adtech sync`` (the
 change log path: ``ADTECH_CHANGE_SOURCE`` unset, i.e. auto, on a server with
-``wal_level=logical``; refused otherwise), and measures:
+``wal_level=logical``; refused otherwise), repeated while a transaction open on the server keeps
+the slot from being created (those passes use scans), and measures:
 
   1. ``dg dev`` running (webserver + daemon, the postgres_changes sensor): one UPDATE moving
      ``created_at`` of a random row 20 days old by one day, then one DELETE of such a row, 10
@@ -131,6 +132,25 @@ def sync(env: dict[str, str], label: str) -> Done:
     if done.code:
         print("    " + done.output.strip()[-3000:].replace("\n", "\n    "), flush=True)
     return done
+
+
+def uses_scans(done: Done) -> bool:
+    return "changes are found by scans" in done.output
+
+
+def first_syncs(env: dict[str, str], tries: int = 60, wait: float = 20) -> Done:
+    """The first ``adtech sync``, then more until one reads the change log: the slot is created
+    once no transaction runs on the server, and while one does a pass uses scans and the next
+    tries again (older releases: exit 2). Returns the first; exits when none read the log."""
+    first = done = sync(env, "first adtech sync")
+    for _ in range(tries):
+        if done.code not in (0, 2) or not (uses_scans(done) or "did not end within" in done.output):
+            break
+        time.sleep(wait)
+        done = sync(env, "again, until a pass reads the change log")
+    if done.code or uses_scans(done):
+        sys.exit("the first syncs failed or did not use the change log: nothing to measure")
+    return first
 
 
 def pipeline_env(pg_url: str, tmp: Path, name: str, change_source: str | None = None) -> dict[str, str]:
@@ -372,17 +392,22 @@ def freshness_series(label: str, make, args, url: str, ch_url: str) -> list[floa
 # ---------------------------------------------------------------- 3.: many updates
 def update_spread(pg_url: str, rows: int) -> tuple[int, set[date]]:
     """``rows`` random impressions created before today moved +1 hour, one UPDATE; returns the
-    rows moved and the days they left or entered."""
+    rows moved and the days they left or entered. The rows are drawn uniformly among the old
+    ones: random ids, kept when they exist and are old, until there are enough."""
     today = midnight(utc_today())
     with psycopg.connect(pg_url, autocommit=True) as conn:
         low, high = conn.execute("SELECT min(id), max(id) FROM impressions").fetchone()
-        candidates = random.sample(range(low, high + 1), min(high - low + 1, 3 * rows))
+        picked: set[int] = set()
+        for _ in range(20):
+            candidates = random.sample(range(low, high + 1), min(high - low + 1, 3 * rows))
+            picked |= {i for (i,) in conn.execute("SELECT id FROM impressions WHERE id = ANY(%s) AND created_at < %s",
+                                                   (candidates, today))}
+            if len(picked) >= rows:
+                break
         moved = conn.execute(
-            "WITH pick AS (SELECT id FROM impressions WHERE id = ANY(%s) AND created_at < %s "
-            "ORDER BY random() LIMIT %s) "
-            "UPDATE impressions AS i SET created_at = i.created_at + interval '1 hour' FROM pick "
-            "WHERE i.id = pick.id RETURNING (i.created_at - interval '1 hour')::date, i.created_at::date",
-            (candidates, today, rows)).fetchall()
+            "UPDATE impressions SET created_at = created_at + interval '1 hour' WHERE id = ANY(%s) "
+            "RETURNING (created_at - interval '1 hour')::date, created_at::date",
+            (random.sample(sorted(picked), min(rows, len(picked))),)).fetchall()
     return len(moved), {day for pair in moved for day in pair}
 
 
@@ -480,12 +505,7 @@ def main() -> None:
         ch_url = log_env["ADTECH_CLICKHOUSE_URL"]
         try:
             print("first sync (change log):", flush=True)
-            for _ in range(30):  # creating the slot waits for the server's running transactions
-                first_sync = sync(log_env, "first adtech sync")
-                if first_sync.code != 2 or "did not end within" not in first_sync.output:
-                    break
-            if first_sync.code or "changes are found by scans" in first_sync.output:
-                sys.exit("the first sync failed or did not use the change log: nothing to measure")
+            first_sync = first_syncs(log_env)
             day = old_day(args.pg_url)
 
             # 1. and 4.: dg dev running
