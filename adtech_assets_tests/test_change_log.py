@@ -524,3 +524,23 @@ def test_a_transaction_left_open_elsewhere_makes_the_first_pass_use_scans_not_ha
     assert again.code == 0 and f"slot {slot} created" in again.err, str(again)
     assert slot_row(postgres, slot) is not None
     assert_converged(postgres, clickhouse)
+
+
+def test_the_sensor_backs_off_its_idle_peek_while_a_peek_is_expensive(loaded, postgres):
+    """A peek re-decodes the WAL since the oldest transaction open when the slot last moved:
+    while one costs more than the budget, idle ticks peek at most every backoff interval."""
+    from adtech_assets.defs.automation import (
+        PEEK_BACKOFF_SECONDS,
+        PEEK_BUDGET_SECONDS,
+        SensorMemo,
+        _log_has_news,
+    )
+
+    add_events(postgres, "clicks", [(a_campaign(postgres), noon(DAY_C))])  # unread: a peek finds it
+    now = datetime.now(timezone.utc).timestamp()
+    cheap = SensorMemo(peeked_at=now, peek_seconds=PEEK_BUDGET_SECONDS / 2)
+    assert _log_has_news(postgres, cheap, now) and cheap.peeked_at == now
+    expensive = SensorMemo(peeked_at=now - 1, peek_seconds=PEEK_BUDGET_SECONDS * 5)
+    assert not _log_has_news(postgres, expensive, now), "peeked again within the backoff"
+    assert expensive.peeked_at == now - 1
+    assert _log_has_news(postgres, expensive, now + PEEK_BACKOFF_SECONDS)

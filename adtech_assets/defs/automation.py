@@ -81,13 +81,20 @@ from adtech_assets.settings import (
     verify_interval_seconds,
 )
 
-# What the three sensors share: on by default, every ADTECH_SYNC_INTERVAL_SECONDS.
+# What the three sensors share: on by default, every ADTECH_SYNC_INTERVAL_SECONDS. The daemon
+# looks at its sensors every 5 s and skips one whose minimum interval has not quite passed: with
+# the minimum equal to the interval, jitter made it skip every other look (a tick every ~10 s).
 EVERY_SYNC_INTERVAL = {
-    "minimum_interval_seconds": sync_interval_seconds(),
+    "minimum_interval_seconds": max(1, sync_interval_seconds() - 1),
     "default_status": DefaultSensorStatus.RUNNING,
 }
 # A tick waits this long for the embedded engine, then leaves the look to the next tick.
 SENSOR_LOCK_SECONDS = 5
+# An idle tick peeks at the change log; a peek re-decodes the server's WAL from the oldest
+# transaction open when the slot last moved, so while one costs more than this, idle ticks whose
+# counters did not move peek at most every PEEK_BACKOFF_SECONDS (README: Change capture).
+PEEK_BUDGET_SECONDS = 0.1
+PEEK_BACKOFF_SECONDS = 30
 # The sensor observes the source tables whose write counters moved (row count, newest change) at
 # most this often: counting a table of millions of rows is a scan, and an idle tick does none.
 OBSERVE_SOURCES_SECONDS = 60
@@ -160,6 +167,8 @@ class SensorMemo:
     fingerprint_owed: bool = False
     observed_counters: Counters = field(default_factory=dict)  # at the last look at the sources' observations
     observed_at: float = 0.0  # when the sensor last recorded an observation
+    peeked_at: float = 0.0  # when an idle tick last peeked at the change log
+    peek_seconds: float = 0.0  # what that peek took
 
     @classmethod
     def from_json(cls, text: str | None) -> "SensorMemo":
@@ -185,6 +194,17 @@ def automated_pass(
     return plan, run_requests(plan, in_flight, busy_days)
 
 
+def _log_has_news(postgres: PostgresResource, memo: SensorMemo, now: float) -> bool:
+    """Whether the change log holds an unread change (one peek), unless the last peek was
+    expensive (a long transaction on the server) and was made less than the backoff ago."""
+    if memo.peek_seconds > PEEK_BUDGET_SECONDS and now - memo.peeked_at < PEEK_BACKOFF_SECONDS:
+        return False
+    started = time.monotonic()
+    news = unread_changes(postgres)
+    memo.peeked_at, memo.peek_seconds = now, time.monotonic() - started
+    return news
+
+
 @sensor(
     name="postgres_changes",
     **EVERY_SYNC_INTERVAL,
@@ -199,9 +219,9 @@ def postgres_changes(context: SensorEvaluationContext, postgres: PostgresResourc
         verify = now - memo.looked_at >= verify_interval_seconds()
         observe = counters != memo.observed_counters and now - memo.observed_at >= OBSERVE_SOURCES_SECONDS
         # the counters are statistics, late by up to a second or more: the change log is not
-        changed = counters != memo.counters or unread_changes(postgres)
+        changed = counters != memo.counters or _log_has_news(postgres, memo, now)
         if not changed and not verify and not observe:
-            return SkipReason("no source rows changed")
+            return SensorResult(skip_reason="no source rows changed", cursor=memo.to_json())
         observations = source_observations(context.instance, postgres, counters) if observe else []
         if observe:
             memo.observed_counters = counters
@@ -221,6 +241,8 @@ def postgres_changes(context: SensorEvaluationContext, postgres: PostgresResourc
         fingerprint_owed=plan.fingerprint_owed,
         observed_counters=memo.observed_counters,
         observed_at=memo.observed_at,
+        peeked_at=memo.peeked_at,
+        peek_seconds=memo.peek_seconds,
     )
     if not requests:
         return SensorResult(skip_reason="ClickHouse equals Postgres", cursor=memo.to_json(), asset_events=observations)
