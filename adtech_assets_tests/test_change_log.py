@@ -205,10 +205,10 @@ def test_a_database_with_another_datestyle_still_names_the_days(postgres, pg_url
     """pgoutput writes a timestamp with the reading session's DateStyle: a source database set
     to 'SQL, DMY' (a regional default) must still give each change its day."""
     pg_execute(postgres, f'ALTER DATABASE "{database_of(pg_url)}" SET DateStyle = \'SQL, DMY\'')
-    with change_source(postgres, None):
-        pass  # creates the slot
+    with change_source(postgres, None) as first:  # creates the slot
+        position = first.upto
     add_events(postgres, "impressions", [(None, noon(DAY_A))])
-    with change_source(postgres, None) as source:
+    with change_source(postgres, position) as source:  # a pass that read to there before
         assert source.changes("impressions").inserts == 1
         assert source.changes("impressions").days == {DAY_A}
 
@@ -544,3 +544,16 @@ def test_the_sensor_backs_off_its_idle_peek_while_a_peek_is_expensive(loaded, po
     assert not _log_has_news(postgres, expensive, now), "peeked again within the backoff"
     assert expensive.peeked_at == now - 1
     assert _log_has_news(postgres, expensive, now + PEEK_BACKOFF_SECONDS)
+
+
+def test_a_restart_does_not_decode_what_its_whole_fingerprint_covers(loaded, postgres, clickhouse):
+    """A ClickHouse that never read the slot (reset, or new beside an old slot) fingerprints the
+    whole history in a snapshot taken after the position it reads to: what the slot holds before
+    it is not decoded (it may be gigabytes), and the pass still finds the change."""
+    add_events(postgres, "impressions", [(a_campaign(postgres), noon(DAY_B))])
+    with change_source(postgres, None) as source:
+        assert source.restart.startswith("first read of slot") and source.decoded.tables == {}, source
+    with clickhouse.session() as ch:
+        ch.command("state/planner_cursors_reset")
+        plan = plan_pass(postgres, ch)
+    assert plan.restart and plan.fingerprinted_history and DAY_B in plan.days, plan

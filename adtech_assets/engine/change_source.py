@@ -198,5 +198,8 @@ def change_source(postgres: Postgres, read_to: str | None) -> Iterator[ChangeSou
         if restart:
             status = log.status()
         upto = status.current_lsn
-        yield ChangeSource(LOG, slot=slot, upto=upto, restart=restart, decoded=log.read(upto), status=status,
-                           _log=log)
+        # after a restart the pass fingerprints the whole history in a snapshot taken after
+        # ``upto``: what the slot holds before it is in that snapshot, so it is not decoded
+        # (a slot left by a ClickHouse that was reset may hold gigabytes)
+        decoded = Decoded() if restart else log.read(upto)
+        yield ChangeSource(LOG, slot=slot, upto=upto, restart=restart, decoded=decoded, status=status, _log=log)

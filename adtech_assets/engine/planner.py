@@ -443,7 +443,7 @@ def plan_pass(
         fingerprinted, owed = False, False
         covered: Covered = {}
         looked: list[str] = []
-        whole_history = not lookback_days
+        whole_history = not lookback_days or bool(source.restart)  # a restart: nothing before it is known
         for spec in FACTS:
             name, table_cursor = spec.source, cursor.changes.tables.get(spec.source)
             now = counters.get(name, [0, 0, 0, 0])
