@@ -53,6 +53,7 @@ def cpu_of(database: str, work) -> tuple[float, float, object]:
 
 def measure(database: str, tmp: Path) -> None:
     url = SERVER + database
+    tmp.mkdir(parents=True)
     env = pipeline_env(url, tmp, database)
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT count(*) FROM impressions").fetchone()[0]
