@@ -67,11 +67,15 @@ def pg_server_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def data_dir() -> Iterator[Path]:
+def data_dir(monkeypatch) -> Iterator[Path]:
     """An ``ADTECH_DATA_DIR`` of the test's own for an embedded Postgres that the test starts and
     stops, in its own temporary folder for the reason ``pg_server_url`` gives; stopped and
-    removed after."""
+    removed after. ``XDG_RUNTIME_DIR`` is this test's while it runs: the embedded server sets it
+    in the process that starts it, and a later test's processes must not inherit a folder gone
+    or widened to 0755 (platformdirs then warns on their output)."""
     folder = Path(tempfile.mkdtemp(prefix="adtech-data-"))
+    (folder / "run").mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder / "run"))
     yield folder
     stop_embedded_postgres(folder)
     shutil.rmtree(folder, ignore_errors=True)
