@@ -4,6 +4,7 @@ retry policy and the run tags. Built from ``catalog`` (what is copied) and ``eng
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from dagster import (
@@ -89,11 +90,15 @@ def run_days(context: AssetExecutionContext) -> list[date]:
     return days
 
 
-def refuse_frozen(context: AssetExecutionContext, days: list[date], loaded: set[date]) -> None:
-    """Refuse a load of days before ``ADTECH_RETAIN_BEFORE`` that ClickHouse holds (``loaded``):
-    their rows stay as loaded (Postgres may have purged them). Days never loaded load as usual."""
+def refuse_frozen(context: AssetExecutionContext, days: list[date], loaded: Callable[[], set[date]]) -> None:
+    """Refuse a load of days before ``ADTECH_RETAIN_BEFORE`` that ClickHouse holds (``loaded()``,
+    read only when some day is before it): their rows stay as loaded (Postgres may have purged
+    them). Days never loaded load as usual."""
     frozen_before = retain_before()
-    frozen = sorted(day for day in days if frozen_before is not None and day < frozen_before and day in loaded)
+    if frozen_before is None or min(days) >= frozen_before:
+        return
+    held = loaded()
+    frozen = sorted(day for day in days if day < frozen_before and day in held)
     if frozen:
         raise refuse_run(context, f"{frozen[0]} is frozen by {RETAIN_BEFORE}={frozen_before}: ClickHouse keeps its "
                                   f"rows (Postgres may have purged them); give days from {frozen_before} on, or "

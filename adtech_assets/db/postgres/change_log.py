@@ -167,15 +167,25 @@ def read_status(postgres: Postgres, slot: str) -> SlotStatus:
         return ChangeLog(conn, slot).status()
 
 
+def _first_unread(postgres: Postgres, slot: str) -> bytes | None:
+    """The first message the slot holds unconfirmed (a BEGIN), None when it holds none; raises
+    what the server says when the slot cannot be read (absent, in use, no privilege)."""
+    rows = postgres.fetch("change_log_oldest_unread", {"slot": slot, "publication": PUBLICATION})
+    return rows[0][0] if rows else None
+
+
+_UNREADABLE = (psycopg.errors.ObjectInUse, psycopg.errors.ObjectNotInPrerequisiteState,
+               psycopg.errors.InsufficientPrivilege)  # being read; or no log for this role: scans
+
+
 def has_unread(postgres: Postgres, slot: str) -> bool:
     """Whether the slot holds a change no pass has confirmed (without its lock: the sensor's idle
     tick). A slot that does not exist yet holds everything; one in use is being read."""
     try:
-        return bool(postgres.fetch("change_log_unread", {"slot": slot, "publication": PUBLICATION})[0][0])
+        return _first_unread(postgres, slot) is not None
     except psycopg.errors.UndefinedObject:
         return True
-    except (psycopg.errors.ObjectInUse, psycopg.errors.ObjectNotInPrerequisiteState,
-            psycopg.errors.InsufficientPrivilege):  # being read; or no log for this role: scans
+    except _UNREADABLE:
         return False
 
 
@@ -183,11 +193,10 @@ def oldest_unread(postgres: Postgres, slot: str) -> datetime | None:
     """The commit time of the oldest change the slot holds unconfirmed (None: none, or the slot
     cannot be read now): the pipeline's lag in time."""
     try:
-        rows = postgres.fetch("change_log_oldest_unread", {"slot": slot, "publication": PUBLICATION})
-    except (psycopg.errors.UndefinedObject, psycopg.errors.ObjectInUse,
-            psycopg.errors.ObjectNotInPrerequisiteState, psycopg.errors.InsufficientPrivilege):
+        message = _first_unread(postgres, slot)
+    except (psycopg.errors.UndefinedObject, *_UNREADABLE):
         return None
-    return begin_time(rows[0][0]) if rows else None
+    return begin_time(message) if message is not None else None
 
 
 def _set(conn: psycopg.Connection, setting: str, value: str) -> None:

@@ -35,7 +35,7 @@ def build_fact_asset(spec: FactSpec) -> AssetsDefinition:
         days = run_days(context)
         with clickhouse.session() as ch:
             ensure_schema(ch)
-            refuse_frozen(context, days, {day for table, day in read_manifest(ch) if table == spec.table})
+            refuse_frozen(context, days, lambda: {day for table, day in read_manifest(ch) if table == spec.table})
             appended = append_new_rows(spec, days, postgres, ch)
             loaded = {**{day: a.fingerprint for day, a in appended.items()},
                       **load_fact_days(spec, [day for day in days if day not in appended], postgres, ch)}
