@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample_options(demo, impressions=1_000_000)
     demo.set_defaults(func=cmd_demo)
 
-    query = sub.add_parser("query", help="run one read-only SQL statement on ClickHouse (waits its turn on the embedded engine)")
+    query = sub.add_parser("query", help="run one read-only SQL statement on ClickHouse (answered by a run holding the embedded engine)")
     query.add_argument("sql", help='e.g. "SELECT * FROM analytics.mv_campaign_ctr ORDER BY ctr DESC LIMIT 5"')
     query.add_argument("--format", choices=["table", "csv"], default="table",
                        help="table (default): aligned columns and a row count; csv: a header line, then rows")

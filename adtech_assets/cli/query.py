@@ -1,8 +1,9 @@
 """``adtech query``: one read-only SQL statement against the pipeline's ClickHouse, as a table or CSV.
 
-It goes through the same resource and the same ``session()`` as the pipeline, so on the embedded
-engine it waits its turn on the data directory's file lock (a running sync or run finishes its
-session first, and a query never makes one fail), and against a server it is one more client.
+It goes through the same resource as the pipeline (``ClickHouse.read``). On the embedded engine
+held by a run or a sync, the holder answers it on a read-only connection of its own (``db.
+clickhouse.read_service``), so a query does not wait for the run; with the engine free it opens
+the engine itself, and never makes a run fail. Against a server it is one more client.
 
 Guarantees, on the embedded engine and on a server alike: the statement reads tables of the
 databases ``analytics`` (the current one) and ``system`` and nothing else. ClickHouse holds most of
@@ -34,6 +35,7 @@ from adtech_assets.db.clickhouse.client import (
     ClickHouse,
     lock_holder,
 )
+from adtech_assets.db.clickhouse.read_service import RemoteReader
 from adtech_assets.errors import AdtechError
 from adtech_assets.redaction import first_line, redact_text
 
@@ -76,12 +78,12 @@ def read_query(clickhouse: ClickHouse, statement: str, notice: TextIO = sys.stde
         timer.daemon = True
         timer.start()
     try:
-        with clickhouse.session() as ch:
+        def answer(client: Client | RemoteReader, settings: dict) -> pa.Table:
             if timer:
                 timer.cancel()
-            with ch.read_only() as (client, settings):
-                canonical = _checked(client, settings, statement)
-                table = client.query_arrow(canonical, settings=settings)
+            return client.query_arrow(_checked(client, settings, statement), settings=settings)
+
+        table = clickhouse.read(answer)
     except ClickHouseError as exc:
         raise _refused(_reason(exc, clickhouse)) from None
     except (OSError, pa.ArrowException) as exc:  # an answer that is no single Arrow stream
@@ -96,7 +98,7 @@ def read_query(clickhouse: ClickHouse, statement: str, notice: TextIO = sys.stde
         raise AdtechError(f"cannot show the result ({first_line(exc)}): cast that column with toString()") from None
 
 
-def _checked(client: Client, settings: dict, statement: str) -> str:
+def _checked(client: Client | RemoteReader, settings: dict, statement: str) -> str:
     """The statement's canonical text, once ClickHouse's parser shows it only reads analytics and
     system; else an ``AdtechError`` naming what was refused. Parsing first as a parameter (never
     spliced into SQL) makes sure it is one statement, so EXPLAIN AST explains just that one."""

@@ -7,7 +7,8 @@ clickhouse-connect client, so every statement below runs unchanged on both.
 chDB lets one process at a time open a data directory, while Dagster runs steps in separate
 processes. A session on the embedded engine therefore holds an exclusive file lock on the data
 directory; other processes wait for it (up to ``lock_timeout_seconds``) instead of failing, and
-nested sessions in one process share the open client.
+nested sessions in one process share the open client. Readers do not wait: the holder serves
+their reads on read-only connections of its own (``read_service``, ``ClickHouse.read``).
 
 A write that finds no room leaves a session as one ``AdtechError`` naming the disk, its free
 space and what to do (``disk_full_error``), not as the driver's chain of three exceptions.
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 import clickhouse_connect
 import pyarrow as pa
@@ -37,6 +38,7 @@ from clickhouse_connect.driver.exceptions import (
     OperationalError,
 )
 
+from adtech_assets.db.clickhouse import read_service
 from adtech_assets.db.clickhouse.cluster import deployment_cluster
 from adtech_assets.db.clickhouse.native_stream import NativeStream
 from adtech_assets.db.sql_files import clickhouse_sql
@@ -57,10 +59,15 @@ if TYPE_CHECKING:
 DATABASE = "analytics"
 # readonly=1: reads only; no INSERT, DDL, SET or SETTINGS, no table function reaching outside
 READ_ONLY = {"readonly": 1}
+# How long a reader waits for the engine's lock before it looks again for a holder serving reads
+READER_LOOK_SECONDS = 0.25
+# A read whose holder keeps going away (runs ending one after another) opens the engine itself at last
+READ_ATTEMPTS = 5
 _AUTH_FAILED = 516
 _NOT_ENOUGH_SPACE = 243
 # How ClickHouse says a write found no room: its own reservation check, or the OS's ENOSPC
 _NO_SPACE_MARKS = ("NOT_ENOUGH_SPACE", "No space left on device")
+T = TypeVar("T")
 
 
 class ClickHouseSession:
@@ -158,7 +165,7 @@ class ClickHouseSession:
         if path is None:
             yield self.client, {**READ_ONLY, "database": DATABASE}
             return
-        client = clickhouse_connect.get_client(dsn=f"chdb://{path}", database=DATABASE, settings=READ_ONLY)
+        client = _read_only_client(path)
         try:
             yield client, {}
         finally:
@@ -198,9 +205,20 @@ class _EmbeddedLock:
         self.fd: Optional[int] = None
         self.client: Optional[Client] = None
         self.path: Optional[Path] = None
+        self.service: Optional[read_service.ReadService] = None
 
 
 _embedded = _EmbeddedLock()
+
+
+class EngineBusy(AdtechError):
+    """Another process held the embedded engine for longer than the wait allowed."""
+
+
+def _read_only_client(path: Path) -> Client:
+    """A connection of its own to the engine this process holds, read-only for its whole life,
+    in database analytics (chDB cannot lower ``readonly`` again once it is set)."""
+    return clickhouse_connect.get_client(dsn=f"chdb://{path}", database=DATABASE, settings=READ_ONLY)
 
 
 def _lock_file(path: Path) -> Path:
@@ -263,14 +281,18 @@ def _acquire_file_lock(path: Path, timeout: float) -> int:
             return fd
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
                 os.close(fd)
-                raise AdtechError(
-                    f"the embedded ClickHouse at {path} stayed busy for {timeout:.0f} s "
-                    f"(held by pid {holder}): wait for that run to finish, or use a ClickHouse "
-                    f"server ({CLICKHOUSE_URL}=http://...) for concurrent work"
-                ) from None
+                raise busy_error(path, timeout) from None
             time.sleep(0.05)
+
+
+def busy_error(path: Path, waited: float) -> EngineBusy:
+    holder = lock_holder(path)
+    return EngineBusy(
+        f"the embedded ClickHouse at {path} stayed busy for {waited:.0f} s "
+        f"(held by {f'pid {holder}' if holder else 'another process'}): wait for that run to finish, "
+        f"or use a ClickHouse server ({CLICKHOUSE_URL}=http://...) for concurrent work"
+    )
 
 
 class ClickHouse:
@@ -308,6 +330,54 @@ class ClickHouse:
             if (full := disk_full_error(exc, target)) is not None:
                 raise full from None
             raise
+
+    def read(self, work: Callable[[Any, dict], T]) -> T:
+        """``work(client, settings)`` on a read-only connection, in database analytics, with the
+        settings each call on it takes (``ClickHouseSession.read_only``): ``adtech query``. On the
+        embedded engine held by another process, through that process (``read_service``): the
+        reader does not wait for its run; a holder that stops serving midway (its run ended)
+        makes ``work`` run again, on whoever holds the engine next or on the engine itself."""
+        for _ in range(READ_ATTEMPTS - 1):
+            try:
+                with self._reader() as (client, settings):
+                    return work(client, settings)
+            except read_service.HolderGone:
+                continue
+        with self._reader(remote=False) as (client, settings):
+            return work(client, settings)
+
+    @contextmanager
+    def _reader(self, remote: bool = True) -> Iterator[tuple[Any, dict]]:
+        """A holder's read service while one serves; else this process's own read-only connection,
+        waiting for the lock (up to ``lock_timeout_seconds``) and taking a service that appears
+        meanwhile."""
+        path = self.target.embedded_path
+        if path is None or _embedded.depth or not remote:
+            with self.session() as ch, ch.read_only() as pair:
+                yield pair
+            return
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        while True:
+            holder = lock_holder(path)
+            service = read_service.connect(path, f"pid {holder}" if holder else "another process")
+            if service is not None:
+                try:
+                    yield service, {}
+                finally:
+                    service.close()
+                return
+            entered = False
+            try:
+                look = min(READER_LOOK_SECONDS, max(0.0, deadline - time.monotonic()))
+                with self.session(lock_timeout_seconds=look) as ch, ch.read_only() as pair:
+                    entered = True
+                    yield pair
+                return
+            except EngineBusy:
+                if entered:
+                    raise
+                if time.monotonic() >= deadline:
+                    raise busy_error(path, self.lock_timeout_seconds) from None
 
     def _server_client(self, target: ClickHouseTarget) -> Client:
         try:
@@ -357,6 +427,7 @@ class ClickHouse:
                         "Check that no program outside adtech holds it open"
                     ) from None
                 _embedded.fd, _embedded.client, _embedded.path = fd, client, path
+                _embedded.service = read_service.ReadService.start(path, lambda: _read_only_client(path))
             elif _embedded.path != path:
                 raise AdtechError(
                     f"this process already has the embedded ClickHouse at {_embedded.path} open; "
@@ -368,10 +439,12 @@ class ClickHouse:
             finally:
                 _embedded.depth -= 1
                 if _embedded.depth == 0:
+                    if _embedded.service is not None:
+                        _embedded.service.stop()  # the statements it runs finish before the engine closes
                     _embedded.client.close()
                     fcntl.flock(_embedded.fd, fcntl.LOCK_UN)
                     os.close(_embedded.fd)
-                    _embedded.fd = _embedded.client = _embedded.path = None
+                    _embedded.fd = _embedded.client = _embedded.path = _embedded.service = None
 
 
 def disk_full_error(exc: BaseException, target: ClickHouseTarget) -> AdtechError | None:
