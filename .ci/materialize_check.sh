@@ -6,13 +6,13 @@ set -euo pipefail
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export ADTECH_DATA_DIR="$work/data" DAGSTER_HOME="$work/dagster"
-mkdir -p "$DAGSTER_HOME" && printf 'telemetry:\n  enabled: false\n' > "$DAGSTER_HOME/dagster.yaml"
 if [ -n "${ADTECH_TEST_PG_URL:-}" ]; then
     db="adtech_ci_$$"
     psql "$ADTECH_TEST_PG_URL" -qc "CREATE DATABASE $db"
     trap 'psql "$ADTECH_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"; rm -rf "$work"' EXIT
     export ADTECH_PG_URL="${ADTECH_TEST_PG_URL%/*}/$db"
 fi
+uv sync --frozen --compile-bytecode --quiet
 uv run adtech migrate
 uv run adtech seed batch --impressions 50000 --days 5 --seed 0.5
 first=$(date -u -d '5 days ago' +%F)

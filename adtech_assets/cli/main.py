@@ -30,6 +30,8 @@ def _resources() -> dict:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from adtech_assets import settings
+    from adtech_assets.cli.home import dagster_home
     from adtech_assets.db.migrations import migrate, migrate_clickhouse
 
     resources = _resources()
@@ -38,6 +40,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     changes = migrate_clickhouse(resources["postgres"], resources["clickhouse"])
     adopted = " (adopted the tables of an earlier release: their data is kept)" if changes.adopted else ""
     say(f"ClickHouse schema applied: {', '.join(changes.labels) or 'none (up to date)'}{adopted}")
+    if settings.dagster_home():  # the instance `dg launch` and `dagster` open here: adtech's settings too
+        say(f"Dagster instance: {dagster_home()}")
     return 0
 
 

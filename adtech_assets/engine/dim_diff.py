@@ -10,8 +10,8 @@ the planner can afford it on every pass.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -20,6 +20,9 @@ from adtech_assets.db.clickhouse.client import ClickHouseSession
 from adtech_assets.db.postgres.client import Postgres
 from adtech_assets.engine.snapshots import snapshot_bounds
 from adtech_assets.errors import AdtechError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def _decimals(table: pa.Table, spec: DimSpec) -> pa.Table:
@@ -66,6 +69,8 @@ class DimensionChanges:
 
 
 def _comparable(table: pa.Table) -> pl.DataFrame:
+    import polars as pl  # only a dimension's comparison needs it: a fact run's process skips its import
+
     frame = pl.from_arrow(table)
     return frame.with_columns(
         pl.col(name).dt.replace_time_zone(None)
