@@ -1,0 +1,253 @@
+"""What a CI job pays for a load besides the load: ``dagster asset materialize`` and ``dg launch``
+timed as whole commands, as a user types them, beside their floors, in one run; not a test.
+
+    uv run python benchmarks/materialize_cost.py [--pg-url URL] [--home adtech|plain]
+
+The issue: in CI the whole-history load at 10M impressions, the whole command, must take at
+most 2.5 times the read floor, and one day at most 3 s. On the seeded benchmark database
+(``load_benchmark.py`` seeds it; this script only reads it), a fresh embedded ClickHouse and a
+fresh ``DAGSTER_HOME`` in a temporary folder:
+
+  read floor      psql binary COPY of impressions (id, campaign_id, created_at) to /dev/null,
+                  best of 2
+  start-up floor  ``uv run python -c pass`` (uv and the interpreter), ``uv run python -c "import
+                  dagster"`` and ``uv run dagster --version``, each the whole command, median of 3
+  setup           ``uv sync --compile-bytecode``, ``uv run adtech migrate``, then ``uv run dg launch --assets 'group:dims'``
+                  (not timed)
+  materialize     ``uv run dagster asset materialize -m adtech_assets.definitions --select
+                  analytics/fact_impressions --partition-range <first>...<last>`` over every day
+                  impressions has, then the middle day with ``--partition``, median of 3
+  dg launch       the same with ``uv run dg launch --assets analytics/fact_impressions``
+
+Each timed command is a new process from the project root (``uv`` from ``PATH``), its seconds
+beside the read floor; the run's own time is read from its record in ``DAGSTER_HOME`` (start to
+end), and the rest of the command, start-up and exit, is its fixed cost. The second whole-history
+load (``dg launch``) replaces days the first one loaded: the same read and insert.
+
+``--home adtech`` (the default) leaves the new home to ``adtech migrate``, which gives it the
+``dagster.yaml`` adtech writes (``instance_yaml``), as in the README's CI block; ``--home plain``
+writes the one that block wrote before (telemetry off, nothing else), which migrate keeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+
+from adtech_assets.cli.home import instance_yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FACT = "analytics/fact_impressions"
+PLAIN_YAML = "telemetry:\n  enabled: false\n"  # the README's CI block
+READ_FLOOR_SQL = "COPY (SELECT id, campaign_id, created_at FROM impressions) TO STDOUT (FORMAT binary)"
+COMMAND_TIMEOUT = 900  # seconds: a whole-history load at 10M takes well under a minute on two cores
+REPEAT = 3
+
+
+def run(argv: list[str], env: dict | None = None, timeout: float = COMMAND_TIMEOUT,
+        stdout=subprocess.PIPE) -> tuple[float, str]:
+    """``argv`` from the project root: its wall-clock seconds and its output. A failure or a
+    timeout ends the benchmark with the tail of what the command printed."""
+    started = time.monotonic()
+    try:
+        out = subprocess.run(argv, env=env, cwd=PROJECT_ROOT, stdout=stdout, stderr=subprocess.PIPE,
+                             text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        tail = "".join(x if isinstance(x, str) else (x or b"").decode(errors="replace")
+                       for x in (exc.stdout, exc.stderr))
+        sys.exit(f"{' '.join(argv)}: no answer within {timeout:.0f} s:\n{tail[-3000:]}")
+    seconds = time.monotonic() - started
+    output = (out.stdout or "") + out.stderr
+    if out.returncode:
+        sys.exit(f"{' '.join(argv)} failed ({out.returncode}):\n{output[-3000:]}")
+    return seconds, output
+
+
+def read_floor(url: str) -> float:
+    return run(["psql", url, "-qc", READ_FLOOR_SQL], timeout=300, stdout=subprocess.DEVNULL)[0]
+
+
+@dataclass
+class Timed:
+    """One whole command: its wall clock and its run's own time (start to end in its record)."""
+
+    whole: float
+    run: float
+
+    @property
+    def fixed(self) -> float:
+        return self.whole - self.run
+
+
+def run_ids(home: Path) -> set[str]:
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        return {record.dagster_run.run_id for record in instance.get_run_records()}
+
+
+def newest_run(home: Path, before: set[str], argv: list[str]) -> tuple[float, str]:
+    """Start to end of the one run ``argv`` added to ``home`` (it must have succeeded), and its
+    steps' own seconds: where the run's time goes."""
+    from dagster import DagsterInstance, DagsterRunStatus
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        new = [r for r in instance.get_run_records() if r.dagster_run.run_id not in before]
+        if len(new) != 1 or new[0].dagster_run.status != DagsterRunStatus.SUCCESS:
+            sys.exit(f"{' '.join(argv)}: expected one successful new run in {home}, found "
+                     f"{[(r.dagster_run.run_id, r.dagster_run.status.value) for r in new]}")
+        steps = ", ".join(f"{s.step_key} {s.end_time - s.start_time:.2f} s"
+                          for s in instance.get_run_step_stats(new[0].dagster_run.run_id)
+                          if s.start_time and s.end_time)
+    return new[0].end_time - new[0].start_time, steps
+
+
+def timed_run(argv: list[str], env: dict, home: Path) -> Timed:
+    before = run_ids(home)
+    seconds, _ = run(argv, env)
+    run_seconds, steps = newest_run(home, before, argv)
+    timed = Timed(seconds, run_seconds)
+    print(f"  {timed.whole:6.2f} s whole, run {timed.run:6.2f} s, fixed {timed.fixed:5.2f} s: {' '.join(argv[2:])}\n"
+          f"         steps: {steps}", flush=True)
+    return timed
+
+
+def median_of(samples: list[Timed]) -> Timed:
+    return Timed(statistics.median(s.whole for s in samples), statistics.median(s.run for s in samples))
+
+
+def median_seconds(argv: list[str], env: dict) -> float:
+    return statistics.median(run(argv, env, timeout=300)[0] for _ in range(REPEAT))
+
+
+def fresh_bytecode(package: Path) -> tuple[int, int]:
+    """How many of ``package``'s modules have a ``.pyc`` that Python will use (one whose recorded
+    source mtime and size match the ``.py``), of how many: a stale or missing one is compiled
+    again by every process where bytecode is not written."""
+    sources = list(package.rglob("*.py"))
+    fresh = 0
+    for source in sources:
+        try:
+            header = Path(importlib.util.cache_from_source(str(source))).read_bytes()[:16]
+        except OSError:
+            continue
+        stat = source.stat()
+        flags = int.from_bytes(header[4:8], "little")
+        fresh += flags != 0 or (int.from_bytes(header[8:12], "little") == int(stat.st_mtime) & 0xFFFFFFFF
+                                and int.from_bytes(header[12:16], "little") == stat.st_size & 0xFFFFFFFF)
+    return fresh, len(sources)
+
+
+def bytecode_state() -> str:
+    """Whether Python writes bytecode here, and how much of dagster's and adtech's is there."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    packages = {"dagster": site / "dagster", "dagster_dg_cli": site / "dagster_dg_cli",
+                "adtech_assets": PROJECT_ROOT / "adtech_assets"}
+    counts = ", ".join(f"{name} {'%d/%d' % fresh_bytecode(path)}" for name, path in packages.items())
+    return (f"bytecode: sys.dont_write_bytecode={sys.dont_write_bytecode}, "
+            f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '(unset)')}; "
+            f"{site / 'dagster' / '__pycache__'} "
+            f"{'exists' if (site / 'dagster' / '__pycache__').is_dir() else 'is MISSING'}; "
+            f"modules with a current .pyc: {counts}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/adtech_bench")
+    parser.add_argument("--home", choices=["adtech", "plain"], default="adtech",
+                        help="the dagster.yaml of the new DAGSTER_HOME: adtech's, or the README's CI block's")
+    args = parser.parse_args()
+    uv = shutil.which("uv") or sys.exit("uv is not on the PATH")
+
+    with psycopg.connect(args.pg_url) as conn:
+        first, last, rows = conn.execute(
+            "SELECT min(created_at)::date, max(created_at)::date, count(*) FROM impressions").fetchone()
+    if not rows:
+        sys.exit(f"no impressions in {args.pg_url}: seed it first (benchmarks/load_benchmark.py)")
+    days = (last - first).days + 1
+    middle: date = first + timedelta(days=days // 2)
+    load_before = os.getloadavg()[0]
+    print(f"{rows:,} impressions over {days} days ({first} .. {last}); uv: {uv}; "
+          f"load average {load_before:.1f}", flush=True)
+
+    floor = min(read_floor(args.pg_url) for _ in range(2))
+    print(f"read floor {floor:.2f} s", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="adtech-materialize-") as tmp:
+        home = Path(tmp) / "dagster"
+        env = {**os.environ, "ADTECH_PG_URL": args.pg_url, "ADTECH_CLICKHOUSE_URL": f"chdb://{tmp}/clickhouse",
+               "ADTECH_DATA_DIR": f"{tmp}/data", "DAGSTER_HOME": str(home)}
+        for name in ("ADTECH_SYNC_INTERVAL_SECONDS", "ADTECH_VERIFY_INTERVAL_SECONDS", "ADTECH_PARTITIONS_START"):
+            env.pop(name, None)  # the defaults, as a user has them
+
+        start_pass = median_seconds(["uv", "run", "python", "-c", "pass"], env)
+        start_dagster = median_seconds(["uv", "run", "python", "-c", "import dagster"], env)
+        start_version = median_seconds(["uv", "run", "dagster", "--version"], env)
+        print(f"start-up: python -c pass {start_pass:.2f} s, import dagster {start_dagster:.2f} s, "
+              f"dagster --version {start_version:.2f} s", flush=True)
+
+        run(["uv", "sync", "--frozen", "--compile-bytecode", "--quiet"], env)  # the CI block's first step
+        home.mkdir()
+        if args.home == "plain":  # written first: adtech migrate keeps a dagster.yaml that has settings
+            (home / "dagster.yaml").write_text(PLAIN_YAML)
+        run(["uv", "run", "adtech", "migrate"], env)  # as the README's CI block: writes adtech's settings
+        settings_text = (home / "dagster.yaml").read_text() if (home / "dagster.yaml").exists() else ""
+        yaml_source = ("telemetry off only, as the CI block wrote before" if settings_text == PLAIN_YAML
+                       else "adtech's, written by adtech migrate" if settings_text == instance_yaml(home)
+                       else "other")
+        print(f"DAGSTER_HOME/dagster.yaml: {yaml_source}", flush=True)
+        run(["uv", "run", "dg", "launch", "--assets", "group:dims"], env)
+
+        whole_range, one_day = f"{first}...{last}", ["--partition", middle.isoformat()]
+        materialize = ["uv", "run", "dagster", "asset", "materialize", "-m", "adtech_assets.definitions",
+                       "--select", FACT]
+        launch = ["uv", "run", "dg", "launch", "--assets", FACT]
+        m_all = timed_run([*materialize, "--partition-range", whole_range], env, home)
+        m_day = median_of([timed_run([*materialize, *one_day], env, home) for _ in range(REPEAT)])
+        l_all = timed_run([*launch, "--partition-range", whole_range], env, home)
+        l_day = median_of([timed_run([*launch, *one_day], env, home) for _ in range(REPEAT)])
+
+    def whole_history(label: str, t: Timed) -> tuple:
+        return (f"{label}, {days} days, whole command / read floor",
+                f"{t.whole / floor:.2f} ({t.whole:.2f} s: run {t.run:.2f} s, fixed {t.fixed:.2f} s)",
+                "<= 2.5x read floor", t.whole / floor <= 2.5)
+
+    def day(label: str, t: Timed) -> tuple:
+        return (f"{label}, one day ({middle}), whole command, median of {REPEAT}",
+                f"{t.whole:.2f} s (run {t.run:.2f} s, fixed {t.fixed:.2f} s; {t.whole / floor:.2f}x read floor)",
+                "<= 3 s", t.whole <= 3)
+
+    figures = [
+        ("read floor: psql binary COPY to /dev/null, best of 2", f"{floor:.2f} s", "", None),
+        (f"start-up floor: uv run python -c pass, median of {REPEAT}", f"{start_pass:.2f} s", "", None),
+        (f"  uv run python -c 'import dagster', median of {REPEAT}", f"{start_dagster:.2f} s", "", None),
+        (f"  uv run dagster --version, median of {REPEAT}", f"{start_version:.2f} s", "", None),
+        whole_history("dagster asset materialize", m_all),
+        day("dagster asset materialize", m_day),
+        whole_history("dg launch", l_all),
+        day("dg launch", l_day),
+    ]
+    print(f"\n{rows:,} impressions over {days} days ({first} .. {last}), {os.cpu_count()} cores, "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; --home {args.home} "
+          f"(dagster.yaml: {yaml_source})\n{bytecode_state()}")
+    width = max(len(label) for label, *_ in figures)
+    for label, measured, limit, ok in figures:
+        verdict = "" if ok is None else ("ok" if ok else "MISSED")
+        print(f"{label:<{width}}  {measured:<58} {limit:<19} {verdict}")
+
+
+if __name__ == "__main__":
+    main()
