@@ -16,6 +16,7 @@ from adtech_assets.errors import AdtechError, disk_full, exception_chain
 
 EVENT_LOG_MODULE = "adtech_assets.runtime.event_log_storage"
 RUN_COORDINATOR_MODULE = "adtech_assets.runtime.run_coordinator"
+ONE_LINE_FAILURES = "adtech_assets.defs.step_failures.OneLineFailures"
 # Where homes made by releases before the package's layout named it: rewritten on sight, so an
 # older home keeps opening (the UI and the daemon read dagster.yaml as it is).
 _FORMER_EVENT_LOG_MODULE = "module: adtech_assets.event_log_storage\n"
@@ -54,6 +55,12 @@ event_log_storage:
   class: BatchingSqliteEventLogStorage
   config:
     base_dir: {events}
+# A step failure that adtech explains, as one line on the console (the run's log keeps its stack)
+python_logs:
+  dagster_handler_config:
+    handlers:
+      adtech_step_failures:
+        class: {ONE_LINE_FAILURES}
 """
 
 
