@@ -141,8 +141,13 @@ def test_stopping_waits_for_a_running_read_but_not_for_an_idle_reader(clickhouse
         reading = threading.Thread(target=lambda: answers.append(
             busy.query_arrow("SELECT count() AS n FROM numbers(300000000) WHERE sleepEachRow(0) = 0")))
         reading.start()
-        while not service.readers or len(service.readers) < 2:
-            threading.Event().wait(0.01)
+        running = "SELECT count() FROM system.processes WHERE query LIKE '%sleepEachRow(0) = 0%' AND query NOT LIKE '%system.processes%'"
+        for pause in (min(0.01 * 1.5 ** n, 1.0) for n in range(150)):  # until the read runs in the holder
+            if idle.raw_query(running).strip() == b"1":
+                break
+            threading.Event().wait(pause)
+        else:
+            pytest.fail("the long read never started in the holder")
         stopping = threading.Thread(target=service.stop)
         stopping.start()
         stopping.join(timeout=120)

@@ -359,7 +359,8 @@ class ClickHouse:
         deadline = time.monotonic() + self.lock_timeout_seconds
         while True:
             holder = lock_holder(path)
-            service = read_service.connect(path, f"pid {holder}" if holder else "another process")
+            service = read_service.connect(path, f"pid {holder}" if holder else "another process",
+                                           timeout=self.lock_timeout_seconds)
             if service is not None:
                 try:
                     yield service, {}

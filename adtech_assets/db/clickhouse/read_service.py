@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select
 import socket
 import struct
 import tempfile
@@ -44,7 +45,6 @@ _REQUEST = struct.Struct("!I")
 _ANSWER = struct.Struct("!BQ")
 _MAX_REQUEST = 16 << 20
 _UNIX_PATH_MAX = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
-_IDLE_POLL = 0.2  # how often an idle connection looks whether the service is stopping
 _CONNECT_TIMEOUT = 2.0
 
 
@@ -59,11 +59,13 @@ def socket_path(path: Path) -> Path:
 
 
 class ReadService:
-    """The holder's side: a listening socket and a thread per connected reader."""
+    """The holder's side: a listening socket and a thread per connected reader. Each waits on
+    its socket and on a wake-up pipe, so stopping takes no longer than the statements running."""
 
     def __init__(self, open_reader: Callable[[], Client], listener: socket.socket, address: Path):
         self.open_reader, self.listener, self.address = open_reader, listener, address
         self.stopping = threading.Event()
+        self.wake_read, self.wake_write = os.pipe()
         self.readers: set[threading.Thread] = set()
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._accept, name="adtech-read-service", daemon=True)
@@ -82,7 +84,6 @@ class ReadService:
                 listener.bind(os.fspath(address))
                 os.chmod(address, 0o600)
                 listener.listen(16)
-                listener.settimeout(_IDLE_POLL)
             except OSError:
                 listener.close()
                 raise
@@ -95,20 +96,29 @@ class ReadService:
     def stop(self) -> None:
         """No new readers; wait for the statements running now (the engine closes after this)."""
         self.stopping.set()
+        os.write(self.wake_write, b"!")  # never read: every wait sees it from now on
         self.thread.join()
         with self.lock:
             readers = list(self.readers)
         for reader in readers:
             reader.join()
+        os.close(self.wake_read)
+        os.close(self.wake_write)
         self.address.unlink(missing_ok=True)  # still ours: the next holder waits for this process's lock
+
+    def _readable(self, sock: socket.socket) -> bool:
+        """Wait until ``sock`` has something to read (True) or the service stops (False)."""
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        poller.register(self.wake_read, select.POLLIN)
+        ready = {fd for fd, _ in poller.poll()}
+        return self.wake_read not in ready
 
     def _accept(self) -> None:
         with self.listener:
-            while not self.stopping.is_set():
+            while self._readable(self.listener):
                 try:
                     conn, _ = self.listener.accept()
-                except (TimeoutError, socket.timeout):
-                    continue
                 except OSError:
                     return
                 if not _same_user(conn):
@@ -123,12 +133,8 @@ class ReadService:
         client: Optional[Client] = None
         try:
             with conn:
-                conn.settimeout(_IDLE_POLL)
-                while not self.stopping.is_set():
-                    try:
-                        request = _receive_request(conn)
-                    except (TimeoutError, socket.timeout):
-                        continue
+                while self._readable(conn):
+                    request = _receive_request(conn)
                     if request is None:
                         return
                     if client is None:
@@ -136,7 +142,6 @@ class ReadService:
                     status, body = _answer(client, request)
                     conn.sendall(_ANSWER.pack(status, len(body)))
                     conn.sendall(body)
-                    conn.settimeout(_IDLE_POLL)
         except OSError:
             pass  # the reader went away
         finally:
@@ -171,8 +176,8 @@ class RemoteReader:
     holder. Every statement runs on the holder's read-only connection, in database analytics;
     ``settings`` are not sent (that connection's ``readonly=1`` cannot be lowered)."""
 
-    def __init__(self, conn: socket.socket, holder: str):
-        self.conn, self.holder = conn, holder
+    def __init__(self, conn: socket.socket, holder: str, timeout: float):
+        self.conn, self.holder, self.timeout = conn, holder, timeout
 
     def query_arrow(self, sql: str, parameters: dict | None = None, settings: dict | None = None) -> pa.Table:
         body = self._ask({"kind": "arrow", "sql": sql, "parameters": parameters})
@@ -190,6 +195,9 @@ class RemoteReader:
             self.conn.sendall(_REQUEST.pack(len(payload)) + payload)
             status, length = _ANSWER.unpack(_receive(self.conn, _ANSWER.size))
             body = _receive(self.conn, length)
+        except TimeoutError:
+            raise AdtechError(f"{self.holder}, which holds the embedded ClickHouse, gave no answer in "
+                              f"{self.timeout:.0f} s: is that process stopped? Retry once it is gone") from None
         except OSError as exc:  # ConnectionError too: the holder closed the connection
             raise HolderGone(f"{self.holder} stopped serving reads ({exc})") from None
         if status == _REFUSED:
@@ -200,9 +208,10 @@ class RemoteReader:
         return body
 
 
-def connect(path: Path, holder: str = "another process") -> Optional[RemoteReader]:
+def connect(path: Path, holder: str = "another process", timeout: float = 3600) -> Optional[RemoteReader]:
     """A reader of the engine at ``path`` through the process holding it, or None when no
-    process serves it (none holds it, or its holder serves no reads)."""
+    process serves it (none holds it, or its holder serves no reads); each answer is awaited up
+    to ``timeout`` seconds."""
     address = socket_path(path)
     if not address.exists():
         return None
@@ -213,8 +222,8 @@ def connect(path: Path, holder: str = "another process") -> Optional[RemoteReade
     except OSError:  # refused: a socket its holder left behind
         conn.close()
         return None
-    conn.settimeout(None)
-    return RemoteReader(conn, holder)
+    conn.settimeout(timeout)
+    return RemoteReader(conn, holder, timeout)
 
 
 def _private_folder(folder: Path) -> None:
@@ -237,12 +246,13 @@ def _same_user(conn: socket.socket) -> bool:
 
 
 def _receive_request(conn: socket.socket) -> dict | None:
-    """The next request, or None when the reader closed the connection. Only the wait for its
-    first byte times out (to look whether the service is stopping); the rest is read whole."""
-    if not conn.recv(1, socket.MSG_PEEK):
+    """The next request, or None when the reader closed the connection."""
+    head = conn.recv(_REQUEST.size, socket.MSG_WAITALL)
+    if not head:
         return None
-    conn.settimeout(None)
-    (length,) = _REQUEST.unpack(_receive(conn, _REQUEST.size))
+    if len(head) < _REQUEST.size:
+        raise ConnectionError("the connection closed midway")
+    (length,) = _REQUEST.unpack(head)
     if length > _MAX_REQUEST:
         raise OSError("request too large")
     return json.loads(_receive(conn, length))
