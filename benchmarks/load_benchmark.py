@@ -43,6 +43,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+from figures import print_figures
 
 from adtech_assets.cli.home import instance_yaml
 
@@ -324,10 +325,7 @@ def main() -> None:
     ]
     print(f"\n{rows:,} impressions over {days} days ({first} .. {last}), {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}")
-    width = max(len(label) for label, *_ in figures)
-    for label, measured, limit, ok in figures:
-        verdict = "" if ok is None else ("ok" if ok else "MISSED")
-        print(f"{label:<{width}}  {measured:<58} {limit:<17} {verdict}")
+    print_figures(figures)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
+from figures import print_figures
 
 from adtech_assets.cli.home import instance_yaml
 
@@ -243,10 +244,7 @@ def main() -> None:
     print(f"\n{rows:,} impressions over {days} days ({first} .. {last}), {os.cpu_count()} cores, "
           f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; --home {args.home} "
           f"(dagster.yaml: {yaml_source})\n{bytecode_state()}")
-    width = max(len(label) for label, *_ in figures)
-    for label, measured, limit, ok in figures:
-        verdict = "" if ok is None else ("ok" if ok else "MISSED")
-        print(f"{label:<{width}}  {measured:<58} {limit:<19} {verdict}")
+    print_figures(figures)
 
 
 if __name__ == "__main__":

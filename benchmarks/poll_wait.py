@@ -59,6 +59,7 @@ for _name in [n for n in os.environ if n.startswith("ADTECH_")]:
     del os.environ[_name]
 
 from dg_dev import DG, start_dagster_dev, stop  # noqa: E402
+from figures import print_figures  # noqa: E402
 from freshness import graphql, wait_until_idle  # noqa: E402
 from load_benchmark import add_impressions, ensure_database  # noqa: E402
 
@@ -330,10 +331,7 @@ def main() -> None:
     ]
     print(f"\n{rows:,} impressions over {days} days ({first} .. {last}) in {database}; {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at the end")
-    width = max(len(label) for label, *_ in table)
-    for label, measured, limit, ok in table:
-        verdict = "" if ok is None else ("ok" if ok else "MISSED")
-        print(f"{label:<{width}}  {measured:<72} {limit:<19} {verdict}")
+    print_figures(table, measured_width=72)
 
 
 if __name__ == "__main__":
