@@ -20,6 +20,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from adtech_assets.db.clickhouse import read_service
 from adtech_assets.db.clickhouse.client import lock_holder
 from adtech_assets.defs.resources import ClickHouseResource
+from adtech_assets.errors import AdtechError
 from adtech_assets.settings import PROJECT_ROOT
 
 from .helpers import ch_command, ch_scalar
@@ -178,3 +179,20 @@ class _ReadOnlyOfThisProcess:
         from adtech_assets.db.clickhouse.client import _read_only_client
 
         return _read_only_client(self.clickhouse.target.embedded_path)
+
+
+def test_a_holder_that_never_answers_is_named_after_the_wait(tmp_path):
+    """A holder stopped mid-run (SIGSTOP, a debugger) accepts a connection and never answers: the
+    reader waits at most its timeout (the resource's lock timeout), then says whose answer it lacks."""
+    engine = tmp_path / "engine"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(read_service.socket_path(engine)))
+    listener.listen(1)
+    try:
+        reader = read_service.connect(engine, "pid 4242", timeout=0.5)
+        assert reader is not None
+        with pytest.raises(AdtechError, match="pid 4242, which holds the embedded ClickHouse, gave no answer in"):
+            reader.raw_query("SELECT 1")
+        reader.close()
+    finally:
+        listener.close()
