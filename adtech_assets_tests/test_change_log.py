@@ -42,6 +42,7 @@ from adtech_assets.engine.change_source import (
     change_source,
     describe_slot,
     lag_seconds,
+    read_change_log,
     slot_for,
     unread_changes,
 )
@@ -461,25 +462,25 @@ def test_the_change_log_check_warns_on_held_wal_and_on_scans(loaded, postgres, m
     """``change_log_keeps_up``: passes after a sync; warns when the slot holds more WAL than
     ADTECH_SLOT_WARN_BYTES, fails past ADTECH_SLOT_FAIL_BYTES, and warns that scans are used."""
     spec = FACTS[0]
-    passed = change_log_keeps_up(spec, postgres)
+    passed = change_log_keeps_up(spec, read_change_log(postgres))
     assert passed.passed, passed.description
     assert passed.metadata["change_source"].value == "change log"
 
     add_events(postgres, "impressions", [(a_campaign(postgres), noon(DAY_C))])  # WAL the slot holds
     monkeypatch.setenv("ADTECH_SLOT_WARN_BYTES", "1")
-    warned = change_log_keeps_up(spec, postgres)
+    warned = change_log_keeps_up(spec, read_change_log(postgres))
     assert (warned.passed, warned.severity) == (False, AssetCheckSeverity.WARN)
     assert warned.metadata["wal_held_bytes"].value > 1
     assert warned.description.startswith(f"slot {slot_for(postgres)} (reserved): holds ")
 
     monkeypatch.setenv("ADTECH_SLOT_FAIL_BYTES", "1")
-    failed = change_log_keeps_up(spec, postgres)
+    failed = change_log_keeps_up(spec, read_change_log(postgres))
     assert (failed.passed, failed.severity) == (False, AssetCheckSeverity.ERROR)
 
     monkeypatch.delenv("ADTECH_SLOT_WARN_BYTES")
     monkeypatch.delenv("ADTECH_SLOT_FAIL_BYTES")
     monkeypatch.setenv("ADTECH_CHANGE_SOURCE", "scan")
-    scans = change_log_keeps_up(spec, postgres)
+    scans = change_log_keeps_up(spec, read_change_log(postgres))
     assert (scans.passed, scans.severity) == (False, AssetCheckSeverity.WARN)
     assert scans.metadata["change_source"].value == "scans"
     assert "changes are found by scans" in scans.description and "ADTECH_CHANGE_SOURCE=scan" in scans.description

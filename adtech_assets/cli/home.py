@@ -36,7 +36,7 @@ def instance_yaml(home: Path) -> str:
     Dagster has no setting for it); the SQLite event log that stores a backfill's asset
     events as one batch, in the folder Dagster's own would use (a path, as Dagster's settings
     name folders: a home moved elsewhere gets a new dagster.yaml by removing the old one); and a
-step failure adtech explains printed as one line on the console (``OneLineFailures``)."""
+    step failure adtech explains printed as one line on the console (``OneLineFailures``)."""
     events = json.dumps(str(Path(home).resolve() / "history" / "runs"))  # a quoted YAML scalar
     return f"""\
 # Dagster instance settings (https://docs.dagster.io/deployment/oss/dagster-yaml)

@@ -36,9 +36,9 @@ from adtech_assets.defs.keys import CLICKHOUSE_POOL, IO_RETRY, ROLLUP_KEY, table
 from adtech_assets.defs.resources import ClickHouseResource, PostgresResource
 from adtech_assets.defs.step_failures import as_step_failure
 from adtech_assets.engine.change_source import (
-    change_log_state,
+    ChangeLogReading,
     describe_slot,
-    lag_seconds,
+    read_change_log,
     scans_note,
 )
 from adtech_assets.engine.days import partition_window
@@ -176,25 +176,27 @@ def fact_checks(context: AssetCheckExecutionContext, postgres: PostgresResource,
     """The selected checks of both facts in one step: a step costs Dagster's work (its events,
     the chDB turn) whatever its checks cost, and a fact's checks run after its load anyway."""
     days = checked_days(context)
+    change_log = None  # one slot for both tables: read once
     for spec in FACTS:
         if selected(context, spec, ROW_COUNTS_MATCH_POSTGRES):
             yield compare_fact_days(spec, days, postgres, clickhouse)
         if selected(context, spec, NO_ROWS_OUTSIDE_PARTITIONS):
             yield rows_outside_partitions(spec, postgres)
         if selected(context, spec, CHANGE_LOG_KEEPS_UP):
-            yield change_log_keeps_up(spec, postgres)
+            change_log = change_log or read_change_log(postgres)
+            yield change_log_keeps_up(spec, change_log)
 
 
-def change_log_keeps_up(spec: FactSpec, postgres: PostgresResource) -> AssetCheckResult:
+def change_log_keeps_up(spec: FactSpec, change_log: ChangeLogReading) -> AssetCheckResult:
     """Warns when changes are found by scans (their blind spots) or the slot holds more WAL than
     the warning bound; fails past the failing bound or when the server invalidated the slot."""
-    status, why_scans = change_log_state(postgres)
+    status, why_scans, lag = change_log.status, change_log.why_scans, change_log.lag
     warn, fail = settings.slot_bounds()
     if why_scans:
         return AssetCheckResult(asset_key=table_key(spec.table), check_name=CHANGE_LOG_KEEPS_UP, passed=False,
                                 severity=AssetCheckSeverity.WARN, metadata={"change_source": "scans"},
                                 description=scans_note(why_scans).removeprefix("note: "))
-    held, lag = status.held_bytes or 0, lag_seconds(postgres, status)
+    held = status.held_bytes or 0
     bad = status.lost or held > fail
     return AssetCheckResult(
         asset_key=table_key(spec.table),

@@ -117,6 +117,21 @@ def change_log_state(postgres: Postgres) -> tuple[SlotStatus | None, str | None]
     return status, status.unavailable()
 
 
+@dataclass(frozen=True)
+class ChangeLogReading:
+    """The change log as the UI and the checks show it, read once: the slot, why scans are used
+    instead (None: the log is), and the lag in seconds (None under scans)."""
+
+    status: SlotStatus | None
+    why_scans: str | None
+    lag: float | None
+
+
+def read_change_log(postgres: Postgres) -> ChangeLogReading:
+    status, why_scans = change_log_state(postgres)
+    return ChangeLogReading(status, why_scans, None if why_scans else lag_seconds(postgres, status))
+
+
 def size(n: int | None) -> str:
     if n is None:
         return "?"

@@ -28,9 +28,8 @@ from adtech_assets.defs.keys import source_key
 from adtech_assets.defs.resources import PostgresResource
 from adtech_assets.defs.step_failures import as_step_failure
 from adtech_assets.engine.change_source import (
-    change_log_state,
     describe_slot,
-    lag_seconds,
+    read_change_log,
     scans_note,
 )
 from adtech_assets.engine.source_stats import (
@@ -73,8 +72,8 @@ def change_metadata(status: SlotStatus | None, why_scans: str | None, lag: float
 
 
 def observed_change_metadata(postgres: Postgres) -> dict:
-    status, why_scans = change_log_state(postgres)
-    return change_metadata(status, why_scans, None if why_scans else lag_seconds(postgres, status))
+    reading = read_change_log(postgres)
+    return change_metadata(reading.status, reading.why_scans, reading.lag)
 
 
 def source_observation(table: str, stats: SourceStats, counters: list[int] | None,
