@@ -140,7 +140,7 @@ class ReadService:
                     if client is None:
                         client = self.open_reader()
                     status, body = _answer(client, request)
-                    conn.sendall(_ANSWER.pack(status, len(body)))
+                    conn.sendall(_ANSWER.pack(status, len(body)))  # bytes, or Arrow's buffer: 1-byte items
                     conn.sendall(body)
         except OSError:
             pass  # the reader went away
@@ -151,15 +151,16 @@ class ReadService:
                 self.readers.discard(threading.current_thread())
 
 
-def _answer(client: Client, request: dict) -> tuple[int, bytes]:
+def _answer(client: Client, request: dict) -> tuple[int, bytes | memoryview]:
+    """The status and body of one answer; an Arrow answer is sent from Arrow's own buffer."""
     try:
         if request.get("kind") == "raw":
-            return _OK, bytes(client.raw_query(request["sql"]))
+            return _OK, client.raw_query(request["sql"])
         table = client.query_arrow(request["sql"], parameters=request.get("parameters"))
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
-        return _OK, sink.getvalue().to_pybytes()
+        return _OK, memoryview(sink.getvalue())
     except ClickHouseError as exc:
         return _REFUSED, str(exc).encode()
     except Exception as exc:  # an answer the reader cannot be given: say why, keep serving
