@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 from contextlib import contextmanager
+from importlib.resources import files
 from pathlib import Path
 
 from adtech_assets import settings
@@ -20,6 +21,9 @@ ONE_LINE_FAILURES = "adtech_assets.defs.step_failures.OneLineFailures"
 # Where homes made by releases before the package's layout named it: rewritten on sight, so an
 # older home keeps opening (the UI and the daemon read dagster.yaml as it is).
 _FORMER_EVENT_LOG_MODULE = "module: adtech_assets.event_log_storage\n"
+# The dagster.yaml texts earlier releases wrote ({events}: the home's event-log folder): a home's
+# file equal to one of them, as written, is brought up to this release's; an edited one is kept.
+_EARLIER_YAML = files(__package__) / "earlier_dagster_yaml"
 # What SQLite says when the disk under the home's database files is full: "disk I/O error" when
 # it cannot even grow its journal, which other I/O trouble causes too, so only on a disk that
 # has less than this left
@@ -37,7 +41,7 @@ def instance_yaml(home: Path) -> str:
     events as one batch, in the folder Dagster's own would use (a path, as Dagster's settings
     name folders: a home moved elsewhere gets a new dagster.yaml by removing the old one); and a
     step failure adtech explains printed as one line on the console (``OneLineFailures``)."""
-    events = json.dumps(str(Path(home).resolve() / "history" / "runs"))  # a quoted YAML scalar
+    events = _events_folder(home)
     return f"""\
 # Dagster instance settings (https://docs.dagster.io/deployment/oss/dagster-yaml)
 telemetry:
@@ -67,7 +71,9 @@ python_logs:
 
 def dagster_home() -> Path:
     """``$DAGSTER_HOME``, or ``<data dir>/dagster`` so that runs keep their history anyway.
-    A ``dagster.yaml`` there is kept as it is; a missing or empty one gets ``instance_yaml``.
+    A missing or empty ``dagster.yaml`` there gets ``instance_yaml``, and so does one that an
+    earlier release wrote and nobody edited (its home would otherwise miss later settings, such
+    as the UI's backfills starting within seconds); any other is kept as it is.
     Sets ``DAGSTER_HOME`` for the Dagster instance this process opens."""
     configured = settings.dagster_home()
     home = Path(configured or settings.data_dir() / "dagster").resolve()
@@ -75,10 +81,10 @@ def dagster_home() -> Path:
         home.mkdir(parents=True, exist_ok=True)
         instance_settings = home / "dagster.yaml"
         text = instance_settings.read_text() if instance_settings.exists() else ""
-        if not text.strip():
+        if not text.strip() or written_by_earlier_release(text, home):
             instance_settings.write_text(instance_yaml(home))
         elif _FORMER_EVENT_LOG_MODULE in text:
-            instance_settings.write_text(text.replace(_FORMER_EVENT_LOG_MODULE, f"module: {EVENT_LOG_MODULE}\n"))
+            instance_settings.write_text(_module_renamed(text))
         (home / ".adtech-instance.lock").touch(exist_ok=True)
     except OSError as exc:  # PermissionError, NotADirectoryError (a file on the way), read-only, full
         if exc.errno == errno.ENOSPC:
@@ -88,6 +94,23 @@ def dagster_home() -> Path:
         raise AdtechError(f"the Dagster home {home} is not writable ({exc.strerror}): {setting}") from None
     os.environ[settings.DAGSTER_HOME] = str(home)
     return home
+
+
+def written_by_earlier_release(text: str, home: Path) -> bool:
+    """Whether ``text`` is, to the byte, a dagster.yaml that an earlier adtech wrote into
+    ``home`` (with the event log's module renamed on sight, as this module does)."""
+    events = _events_folder(home)
+    return any(_module_renamed(text) == _module_renamed(earlier.read_text().replace("{events}", events))
+               for earlier in _EARLIER_YAML.iterdir() if earlier.name.endswith(".yaml"))
+
+
+def _module_renamed(text: str) -> str:
+    return text.replace(_FORMER_EVENT_LOG_MODULE, f"module: {EVENT_LOG_MODULE}\n")
+
+
+def _events_folder(home: Path) -> str:
+    """The home's event-log folder as dagster.yaml names it (a quoted YAML scalar)."""
+    return json.dumps(str(Path(home).resolve() / "history" / "runs"))
 
 
 @contextmanager
