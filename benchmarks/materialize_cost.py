@@ -10,6 +10,8 @@ fresh ``DAGSTER_HOME`` in a temporary folder:
 
   read floor      psql binary COPY of impressions (id, campaign_id, created_at) to /dev/null,
                   best of 2
+  check's read    the Postgres side of the facts' content check over the same days, alone (the
+                  SQL the checks step runs after the load), best of 2
   start-up floor  ``uv run python -c pass`` (uv and the interpreter), ``uv run python -c "import
                   dagster"`` and ``uv run dagster --version``, each the whole command, median of 3
   setup           ``uv sync --compile-bytecode``, ``uv run adtech migrate``, then ``uv run dg launch --assets 'group:dims'``
@@ -22,7 +24,9 @@ fresh ``DAGSTER_HOME`` in a temporary folder:
 Each timed command is a new process from the project root (``uv`` from ``PATH``), its seconds
 beside the read floor; the run's own time is read from its record in ``DAGSTER_HOME`` (start to
 end), and the rest of the command, start-up and exit, is its fixed cost. The second whole-history
-load (``dg launch``) replaces days the first one loaded: the same read and insert.
+load (``dg launch``) replaces days the first one loaded: the same read and insert. Beside each
+whole-history command: its checks step, and the CPU seconds the whole machine spent meanwhile
+(``/proc/stat``: Postgres's processes included), which bound what two cores can overlap.
 
 ``--home adtech`` (the default) leaves the new home to ``adtech migrate``, which gives it the
 ``dagster.yaml`` adtech writes (``instance_yaml``), as in the README's CI block; ``--home plain``
@@ -52,10 +56,18 @@ from adtech_assets.cli.home import instance_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FACT = "analytics/fact_impressions"
+CHECKS_STEP = "fact_checks"  # the step of the facts' checks that the CLI runs with the asset
 PLAIN_YAML = "telemetry:\n  enabled: false\n"  # the README's CI block
 READ_FLOOR_SQL = "COPY (SELECT id, campaign_id, created_at FROM impressions) TO STDOUT (FORMAT binary)"
 COMMAND_TIMEOUT = 900  # seconds: a whole-history load at 10M takes well under a minute on two cores
 REPEAT = 3
+
+
+def busy_core_seconds() -> float:
+    """CPU seconds spent by the whole machine so far (every process, Postgres's too), from
+    ``/proc/stat``: a command's delta is all the work it caused, whichever process did it."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def run(argv: list[str], env: dict | None = None, timeout: float = COMMAND_TIMEOUT,
@@ -77,16 +89,33 @@ def run(argv: list[str], env: dict | None = None, timeout: float = COMMAND_TIMEO
     return seconds, output
 
 
-def read_floor(url: str) -> float:
-    return run(["psql", url, "-qc", READ_FLOOR_SQL], timeout=300, stdout=subprocess.DEVNULL)[0]
+def read_floor(url: str) -> tuple[float, float]:
+    """Seconds and the machine's CPU seconds of the read floor."""
+    cpu_before = busy_core_seconds()
+    seconds = run(["psql", url, "-qc", READ_FLOOR_SQL], timeout=300, stdout=subprocess.DEVNULL)[0]
+    return seconds, busy_core_seconds() - cpu_before
+
+
+def check_fingerprint(url: str, first: date, last: date) -> tuple[float, float]:
+    """Seconds and CPU seconds of the content check's Postgres side over [first, last], alone:
+    the same SQL (``postgres_day_fingerprints``) that the checks step runs after the load."""
+    from adtech_assets.engine.fingerprints import postgres_day_fingerprints
+
+    with psycopg.connect(url) as conn:
+        started, cpu_before = time.monotonic(), busy_core_seconds()
+        postgres_day_fingerprints(conn, "impressions", first, last + timedelta(days=1))
+        return time.monotonic() - started, busy_core_seconds() - cpu_before
 
 
 @dataclass
 class Timed:
-    """One whole command: its wall clock and its run's own time (start to end in its record)."""
+    """One whole command: its wall clock, its run's own time (start to end in its record), the
+    checks step's, and the CPU seconds the machine spent meanwhile."""
 
     whole: float
     run: float
+    checks: float = 0.0
+    cpu: float = 0.0
 
     @property
     def fixed(self) -> float:
@@ -100,7 +129,7 @@ def run_ids(home: Path) -> set[str]:
         return {record.dagster_run.run_id for record in instance.get_run_records()}
 
 
-def newest_run(home: Path, before: set[str], argv: list[str]) -> tuple[float, str]:
+def newest_run(home: Path, before: set[str], argv: list[str]) -> tuple[float, dict[str, float]]:
     """Start to end of the one run ``argv`` added to ``home`` (it must have succeeded), and its
     steps' own seconds: where the run's time goes."""
     from dagster import DagsterInstance, DagsterRunStatus
@@ -110,24 +139,26 @@ def newest_run(home: Path, before: set[str], argv: list[str]) -> tuple[float, st
         if len(new) != 1 or new[0].dagster_run.status != DagsterRunStatus.SUCCESS:
             sys.exit(f"{' '.join(argv)}: expected one successful new run in {home}, found "
                      f"{[(r.dagster_run.run_id, r.dagster_run.status.value) for r in new]}")
-        steps = ", ".join(f"{s.step_key} {s.end_time - s.start_time:.2f} s"
-                          for s in instance.get_run_step_stats(new[0].dagster_run.run_id)
-                          if s.start_time and s.end_time)
+        steps = {s.step_key: s.end_time - s.start_time
+                 for s in instance.get_run_step_stats(new[0].dagster_run.run_id) if s.start_time and s.end_time}
     return new[0].end_time - new[0].start_time, steps
 
 
 def timed_run(argv: list[str], env: dict, home: Path) -> Timed:
     before = run_ids(home)
+    cpu_before = busy_core_seconds()
     seconds, _ = run(argv, env)
+    cpu = busy_core_seconds() - cpu_before
     run_seconds, steps = newest_run(home, before, argv)
-    timed = Timed(seconds, run_seconds)
-    print(f"  {timed.whole:6.2f} s whole, run {timed.run:6.2f} s, fixed {timed.fixed:5.2f} s: {' '.join(argv[2:])}\n"
-          f"         steps: {steps}", flush=True)
+    timed = Timed(seconds, run_seconds, steps.get(CHECKS_STEP, 0.0), cpu)
+    print(f"  {timed.whole:6.2f} s whole, run {timed.run:6.2f} s, fixed {timed.fixed:5.2f} s, "
+          f"{timed.cpu:5.2f} CPU s: {' '.join(argv[2:])}\n"
+          f"         steps: {', '.join(f'{key} {sec:.2f} s' for key, sec in steps.items())}", flush=True)
     return timed
 
 
 def median_of(samples: list[Timed]) -> Timed:
-    return Timed(statistics.median(s.whole for s in samples), statistics.median(s.run for s in samples))
+    return Timed(*(statistics.median(getattr(s, name) for s in samples) for name in ("whole", "run", "checks", "cpu")))
 
 
 def median_seconds(argv: list[str], env: dict) -> float:
@@ -184,8 +215,9 @@ def main() -> None:
     print(f"{rows:,} impressions over {days} days ({first} .. {last}); uv: {uv}; "
           f"load average {load_before:.1f}", flush=True)
 
-    floor = min(read_floor(args.pg_url) for _ in range(2))
-    print(f"read floor {floor:.2f} s", flush=True)
+    floor, floor_cpu = min(read_floor(args.pg_url) for _ in range(2))
+    fingerprint, fingerprint_cpu = min(check_fingerprint(args.pg_url, first, last) for _ in range(2))
+    print(f"read floor {floor:.2f} s; the check's Postgres fingerprint alone {fingerprint:.2f} s", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="adtech-materialize-") as tmp:
         home = Path(tmp) / "dagster"
@@ -221,10 +253,13 @@ def main() -> None:
         l_all = timed_run([*launch, "--partition-range", whole_range], env, home)
         l_day = median_of([timed_run([*launch, *one_day], env, home) for _ in range(REPEAT)])
 
-    def whole_history(label: str, t: Timed) -> tuple:
-        return (f"{label}, {days} days, whole command / read floor",
-                f"{t.whole / floor:.2f} ({t.whole:.2f} s: run {t.run:.2f} s, fixed {t.fixed:.2f} s)",
-                "<= 2.5x read floor", t.whole / floor <= 2.5)
+    def whole_history(label: str, t: Timed) -> list[tuple]:
+        return [(f"{label}, {days} days, whole command / read floor",
+                 f"{t.whole / floor:.2f} ({t.whole:.2f} s: run {t.run:.2f} s, fixed {t.fixed:.2f} s)",
+                 "<= 2.5x read floor", t.whole / floor <= 2.5),
+                ("  its checks step; the command less it / read floor (derived)",
+                 f"{t.checks:.2f} s; {(t.whole - t.checks) / floor:.2f}", "", None),
+                ("  CPU seconds, the whole machine, over the command", f"{t.cpu:.2f} CPU s", "", None)]
 
     def day(label: str, t: Timed) -> tuple:
         return (f"{label}, one day ({middle}), whole command, median of {REPEAT}",
@@ -232,13 +267,15 @@ def main() -> None:
                 "<= 3 s", t.whole <= 3)
 
     figures = [
-        ("read floor: psql binary COPY to /dev/null, best of 2", f"{floor:.2f} s", "", None),
+        ("read floor: psql binary COPY to /dev/null, best of 2", f"{floor:.2f} s ({floor_cpu:.2f} CPU s)", "", None),
+        (f"the content check's Postgres fingerprint of the {days} days, alone, best of 2",
+         f"{fingerprint:.2f} s ({fingerprint_cpu:.2f} CPU s)", "", None),
         (f"start-up floor: uv run python -c pass, median of {REPEAT}", f"{start_pass:.2f} s", "", None),
         (f"  uv run python -c 'import dagster', median of {REPEAT}", f"{start_dagster:.2f} s", "", None),
         (f"  uv run dagster --version, median of {REPEAT}", f"{start_version:.2f} s", "", None),
-        whole_history("dagster asset materialize", m_all),
+        *whole_history("dagster asset materialize", m_all),
         day("dagster asset materialize", m_day),
-        whole_history("dg launch", l_all),
+        *whole_history("dg launch", l_all),
         day("dg launch", l_day),
     ]
     print(f"\n{rows:,} impressions over {days} days ({first} .. {last}), {os.cpu_count()} cores, "
