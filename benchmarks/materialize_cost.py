@@ -11,7 +11,8 @@ fresh ``DAGSTER_HOME`` in a temporary folder:
   read floor      psql binary COPY of impressions (id, campaign_id, created_at) to /dev/null,
                   best of 2
   check's read    the Postgres side of the facts' content check over the same days, alone (the
-                  SQL the checks step runs after the load), best of 2
+                  SQL the checks step runs after the load), and a count of their rows per day
+                  (the cheapest read a check independent of the load could make), best of 2
   start-up floor  ``uv run python -c pass`` (uv and the interpreter), ``uv run python -c "import
                   dagster"`` and ``uv run dagster --version``, each the whole command, median of 3
   setup           ``uv sync --compile-bytecode``, ``uv run adtech migrate``, then ``uv run dg launch --assets 'group:dims'``
@@ -59,6 +60,9 @@ FACT = "analytics/fact_impressions"
 CHECKS_STEP = "fact_checks"  # the step of the facts' checks that the CLI runs with the asset
 PLAIN_YAML = "telemetry:\n  enabled: false\n"  # the README's CI block
 READ_FLOOR_SQL = "COPY (SELECT id, campaign_id, created_at FROM impressions) TO STDOUT (FORMAT binary)"
+# The cheapest read of the same days that a check independent of the load could make
+DAY_COUNT_SQL = ("SELECT created_at::date, count(*) FROM impressions "
+                 "WHERE created_at >= %s AND created_at < %s GROUP BY 1")
 COMMAND_TIMEOUT = 900  # seconds: a whole-history load at 10M takes well under a minute on two cores
 REPEAT = 3
 
@@ -96,14 +100,18 @@ def read_floor(url: str) -> tuple[float, float]:
     return seconds, busy_core_seconds() - cpu_before
 
 
-def check_fingerprint(url: str, first: date, last: date) -> tuple[float, float]:
+def check_read(url: str, first: date, last: date, count_only: bool = False) -> tuple[float, float]:
     """Seconds and CPU seconds of the content check's Postgres side over [first, last], alone:
-    the same SQL (``postgres_day_fingerprints``) that the checks step runs after the load."""
+    the SQL (``postgres_day_fingerprints``) that the checks step runs after the load; or, with
+    ``count_only``, of counting the rows per day."""
     from adtech_assets.engine.fingerprints import postgres_day_fingerprints
 
     with psycopg.connect(url) as conn:
         started, cpu_before = time.monotonic(), busy_core_seconds()
-        postgres_day_fingerprints(conn, "impressions", first, last + timedelta(days=1))
+        if count_only:
+            conn.execute(DAY_COUNT_SQL, (first, last + timedelta(days=1))).fetchall()
+        else:
+            postgres_day_fingerprints(conn, "impressions", first, last + timedelta(days=1))
         return time.monotonic() - started, busy_core_seconds() - cpu_before
 
 
@@ -116,6 +124,7 @@ class Timed:
     run: float
     checks: float = 0.0
     cpu: float = 0.0
+    startup: float = 0.0  # the command's start to its run's
 
     @property
     def fixed(self) -> float:
@@ -129,8 +138,8 @@ def run_ids(home: Path) -> set[str]:
         return {record.dagster_run.run_id for record in instance.get_run_records()}
 
 
-def newest_run(home: Path, before: set[str], argv: list[str]) -> tuple[float, dict[str, float]]:
-    """Start to end of the one run ``argv`` added to ``home`` (it must have succeeded), and its
+def newest_run(home: Path, before: set[str], argv: list[str]) -> tuple[float, float, dict[str, float]]:
+    """Start and end of the one run ``argv`` added to ``home`` (it must have succeeded), and its
     steps' own seconds: where the run's time goes."""
     from dagster import DagsterInstance, DagsterRunStatus
 
@@ -141,24 +150,26 @@ def newest_run(home: Path, before: set[str], argv: list[str]) -> tuple[float, di
                      f"{[(r.dagster_run.run_id, r.dagster_run.status.value) for r in new]}")
         steps = {s.step_key: s.end_time - s.start_time
                  for s in instance.get_run_step_stats(new[0].dagster_run.run_id) if s.start_time and s.end_time}
-    return new[0].end_time - new[0].start_time, steps
+    return new[0].start_time, new[0].end_time, steps
 
 
 def timed_run(argv: list[str], env: dict, home: Path) -> Timed:
     before = run_ids(home)
-    cpu_before = busy_core_seconds()
+    cpu_before, started = busy_core_seconds(), time.time()
     seconds, _ = run(argv, env)
     cpu = busy_core_seconds() - cpu_before
-    run_seconds, steps = newest_run(home, before, argv)
-    timed = Timed(seconds, run_seconds, steps.get(CHECKS_STEP, 0.0), cpu)
-    print(f"  {timed.whole:6.2f} s whole, run {timed.run:6.2f} s, fixed {timed.fixed:5.2f} s, "
+    run_start, run_end, steps = newest_run(home, before, argv)
+    timed = Timed(seconds, run_end - run_start, steps.get(CHECKS_STEP, 0.0), cpu, run_start - started)
+    print(f"  {timed.whole:6.2f} s whole, run {timed.run:6.2f} s, fixed {timed.fixed:5.2f} s "
+          f"(start-up {timed.startup:4.2f} s), "
           f"{timed.cpu:5.2f} CPU s: {' '.join(argv[2:])}\n"
           f"         steps: {', '.join(f'{key} {sec:.2f} s' for key, sec in steps.items())}", flush=True)
     return timed
 
 
 def median_of(samples: list[Timed]) -> Timed:
-    return Timed(*(statistics.median(getattr(s, name) for s in samples) for name in ("whole", "run", "checks", "cpu")))
+    return Timed(*(statistics.median(getattr(s, name) for s in samples)
+                   for name in ("whole", "run", "checks", "cpu", "startup")))
 
 
 def median_seconds(argv: list[str], env: dict) -> float:
@@ -216,7 +227,8 @@ def main() -> None:
           f"load average {load_before:.1f}", flush=True)
 
     floor, floor_cpu = min(read_floor(args.pg_url) for _ in range(2))
-    fingerprint, fingerprint_cpu = min(check_fingerprint(args.pg_url, first, last) for _ in range(2))
+    fingerprint, fingerprint_cpu = min(check_read(args.pg_url, first, last) for _ in range(2))
+    day_count, day_count_cpu = min(check_read(args.pg_url, first, last, count_only=True) for _ in range(2))
     print(f"read floor {floor:.2f} s; the check's Postgres fingerprint alone {fingerprint:.2f} s", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="adtech-materialize-") as tmp:
@@ -255,7 +267,8 @@ def main() -> None:
 
     def whole_history(label: str, t: Timed) -> list[tuple]:
         return [(f"{label}, {days} days, whole command / read floor",
-                 f"{t.whole / floor:.2f} ({t.whole:.2f} s: run {t.run:.2f} s, fixed {t.fixed:.2f} s)",
+                 f"{t.whole / floor:.2f} ({t.whole:.2f} s: run {t.run:.2f} s, fixed {t.fixed:.2f} s, "
+                 f"{t.startup:.2f} s of it before the run)",
                  "<= 2.5x read floor", t.whole / floor <= 2.5),
                 ("  its checks step; the command less it / read floor (derived)",
                  f"{t.checks:.2f} s; {(t.whole - t.checks) / floor:.2f}", "", None),
@@ -270,6 +283,8 @@ def main() -> None:
         ("read floor: psql binary COPY to /dev/null, best of 2", f"{floor:.2f} s ({floor_cpu:.2f} CPU s)", "", None),
         (f"the content check's Postgres fingerprint of the {days} days, alone, best of 2",
          f"{fingerprint:.2f} s ({fingerprint_cpu:.2f} CPU s)", "", None),
+        ("  a count of its rows per day instead, alone, best of 2",
+         f"{day_count:.2f} s ({day_count_cpu:.2f} CPU s)", "", None),
         (f"start-up floor: uv run python -c pass, median of {REPEAT}", f"{start_pass:.2f} s", "", None),
         (f"  uv run python -c 'import dagster', median of {REPEAT}", f"{start_dagster:.2f} s", "", None),
         (f"  uv run dagster --version, median of {REPEAT}", f"{start_version:.2f} s", "", None),
