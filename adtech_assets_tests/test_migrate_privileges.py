@@ -14,11 +14,9 @@ Real servers: the test Postgres for roles, a throwaway embedded one that checks 
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -96,12 +94,10 @@ def test_migrate_on_an_empty_database_names_the_grant_on_the_schema(pg_server_ur
 
 @pytest.fixture(scope="module")
 def checking_url() -> Iterator[str]:
-    """A migrated source on a server that checks passwords; the URL has the right one. Its folder
-    is outside pytest's basetemp, which another pytest run may make owner-only meanwhile."""
-    with tempfile.TemporaryDirectory(prefix="adtech-password-pg-") as folder:
-        with password_checking_postgres(Path(folder) / "pg", RIGHT) as admin_url:
-            migrate(PostgresResource(url=admin_url))
-            yield admin_url
+    """A migrated source on a server that checks passwords; the URL has the right one."""
+    with password_checking_postgres(RIGHT) as admin_url:
+        migrate(PostgresResource(url=admin_url))
+        yield admin_url
 
 
 @pytest.mark.parametrize("form", ["userinfo URL", "PGPASSWORD"])

@@ -55,9 +55,9 @@ FACT = ("click_id", "campaign_id", "created_at")
 
 
 @pytest.fixture(scope="module")
-def source_url(tmp_path_factory) -> Iterator[str]:
+def source_url() -> Iterator[str]:
     """A migrated source database on a server that checks passwords; the URL has the right one."""
-    with password_checking_postgres(tmp_path_factory.mktemp("password-pg") / "pg", RIGHT) as admin_url:
+    with password_checking_postgres(RIGHT) as admin_url:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute("CREATE DATABASE adtech")
         url = with_database(admin_url, "adtech")
