@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import DagsterInstance
+from dagster import DagsterInstance, asset, materialize
 
 from adtech_assets.cli import home as home_module
 from adtech_assets.cli.home import (
@@ -52,16 +52,32 @@ def test_changing_the_written_yaml_keeps_the_earlier_one():
         "(with {events} for the event-log folder), then set CURRENT_DIGEST to " + digest)
 
 
+@asset
+def probe() -> int:
+    return 1
+
+
 @pytest.mark.parametrize("earlier", EARLIER, ids=lambda p: p.stem)
 def test_a_home_an_earlier_release_wrote_gets_this_releases_settings(tmp_path, monkeypatch, earlier):
-    """The home opens with adtech's run coordinator (backfills within seconds) and one-line
-    step failures, whichever release wrote it."""
-    home = home_with(tmp_path, monkeypatch, earlier_text(earlier, tmp_path / "home"))
-    assert written_by_earlier_release((home / "dagster.yaml").read_text(), home)
+    """The home opens with adtech's run coordinator (backfills within seconds), whichever release
+    wrote it, and keeps the history stored under the earlier settings."""
+    written = earlier_text(earlier, tmp_path / "home")
+    # The history as that release stored it, in <home>/history/runs, opened with today's module
+    # names. Release 3's file names no folder for the event log, which today's requires: such a
+    # home did not open at all before this upgrade; its runs lie in the same folder.
+    storing = home_module._module_renamed(written) if "BatchingSqlite" not in written or "base_dir" in written \
+        else instance_yaml(tmp_path / "home")
+    home = home_with(tmp_path, monkeypatch, storing)
+    with DagsterInstance.from_config(str(home)) as instance:
+        run_id = materialize([probe], instance=instance).run_id
+    (home / "dagster.yaml").write_text(written)
+    assert written_by_earlier_release(written, home)
     assert dagster_home() == home.resolve()
     assert (home / "dagster.yaml").read_text() == instance_yaml(home)
     with DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_coordinator).__name__ == "PromptQueuedRunCoordinator"
+        assert [r.run_id for r in instance.get_runs()] == [run_id]
+        assert instance.get_latest_materialization_event(probe.key) is not None
 
 
 def test_a_home_renamed_on_sight_before_is_recognised(tmp_path, monkeypatch):
