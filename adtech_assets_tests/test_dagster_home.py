@@ -74,6 +74,7 @@ def test_a_home_an_earlier_release_wrote_gets_this_releases_settings(tmp_path, m
     assert written_by_earlier_release(written, home)
     assert dagster_home() == home.resolve()
     assert (home / "dagster.yaml").read_text() == instance_yaml(home)
+    assert not [p.name for p in home.iterdir() if p.name.endswith(".tmp")]  # written whole, in place
     with DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_coordinator).__name__ == "PromptQueuedRunCoordinator"
         assert [r.run_id for r in instance.get_runs()] == [run_id]

@@ -82,9 +82,9 @@ def dagster_home() -> Path:
         instance_settings = home / "dagster.yaml"
         text = instance_settings.read_text() if instance_settings.exists() else ""
         if not text.strip() or written_by_earlier_release(text, home):
-            instance_settings.write_text(instance_yaml(home))
+            _replace(instance_settings, instance_yaml(home))
         elif _FORMER_EVENT_LOG_MODULE in text:
-            instance_settings.write_text(_module_renamed(text))
+            _replace(instance_settings, _module_renamed(text))
         (home / ".adtech-instance.lock").touch(exist_ok=True)
     except OSError as exc:  # PermissionError, NotADirectoryError (a file on the way), read-only, full
         if exc.errno == errno.ENOSPC:
@@ -102,6 +102,17 @@ def written_by_earlier_release(text: str, home: Path) -> bool:
     events = _events_folder(home)
     return any(_module_renamed(text) == _module_renamed(earlier.read_text().replace("{events}", events))
                for earlier in _EARLIER_YAML.iterdir() if earlier.name.endswith(".yaml"))
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a Dagster process starting meanwhile (the UI's run
+    workers, the daemon) reads either the old settings or the new, never half of them."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_text(text)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _module_renamed(text: str) -> str:
