@@ -185,12 +185,12 @@ class RemoteReader:
         return pa.ipc.open_stream(body).read_all()
 
     def raw_query(self, sql: str, settings: dict | None = None) -> bytes:
-        return self._ask({"kind": "raw", "sql": sql})
+        return bytes(self._ask({"kind": "raw", "sql": sql}))  # as clickhouse-connect's
 
     def close(self) -> None:
         self.conn.close()
 
-    def _ask(self, request: dict[str, Any]) -> bytes:
+    def _ask(self, request: dict[str, Any]) -> bytearray:
         payload = json.dumps(request).encode()
         try:
             self.conn.sendall(_REQUEST.pack(len(payload)) + payload)
@@ -259,12 +259,13 @@ def _receive_request(conn: socket.socket) -> dict | None:
     return json.loads(_receive(conn, length))
 
 
-def _receive(conn: socket.socket, size: int) -> bytes:
-    chunks, left = [], size
-    while left:
-        chunk = conn.recv(min(left, 1 << 20))
-        if not chunk:
+def _receive(conn: socket.socket, size: int) -> bytearray:
+    """``size`` bytes, received into one buffer (an answer of any size is held once, not twice)."""
+    buffer = bytearray(size)
+    view, got = memoryview(buffer), 0
+    while got < size:
+        n = conn.recv_into(view[got:], min(size - got, 1 << 20))
+        if not n:
             raise ConnectionError("the connection closed midway")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+        got += n
+    return buffer
