@@ -218,11 +218,11 @@ def postgres_changes(context: SensorEvaluationContext, postgres: PostgresResourc
         counters = read_counters(postgres)
         verify = now - memo.looked_at >= verify_interval_seconds()
         observe = counters != memo.observed_counters and now - memo.observed_at >= OBSERVE_SOURCES_SECONDS
+        backing_off = memo.peek_seconds > PEEK_BUDGET_SECONDS  # as the last peek left it
         # the counters are statistics, late by up to a second or more: the change log is not
-        costly = memo.peek_seconds > PEEK_BUDGET_SECONDS
         changed = counters != memo.counters or _log_has_news(postgres, memo, now)
         if not changed and not verify and not observe:
-            if costly or memo.peek_seconds > PEEK_BUDGET_SECONDS:  # the back-off's state, kept
+            if backing_off or memo.peek_seconds > PEEK_BUDGET_SECONDS:  # entered, kept or left: saved
                 return SensorResult(skip_reason="no source rows changed", cursor=memo.to_json())
             return SkipReason("no source rows changed")  # a cheap peek: the cursor stays as it was
         observations = source_observations(context.instance, postgres, counters) if observe else []
