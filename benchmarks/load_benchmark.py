@@ -43,11 +43,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+from commands import PROJECT_ROOT, run
 from figures import print_figures
 
 from adtech_assets.cli.home import instance_yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = PROJECT_ROOT / "benchmarks"
 ADTECH = PROJECT_ROOT / ".venv" / "bin" / "adtech"
 FACT = "analytics/fact_impressions"
@@ -167,15 +167,6 @@ def run_child(kind: str, args: argparse.Namespace, ch_path: Path, first: date, l
 
 
 # ---------------------------------------------------------------- whole commands
-def timed_command(argv: list[str], env: dict, check: bool = True) -> tuple[float, str]:
-    started = time.monotonic()
-    out = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
-    seconds = time.monotonic() - started
-    if check and out.returncode:
-        sys.exit(f"{' '.join(argv)} failed ({out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
-    return seconds, out.stdout + out.stderr
-
-
 def kpi_latency(ch_path: Path) -> float:
     from adtech_assets.defs.resources import ClickHouseResource
 
@@ -208,7 +199,7 @@ def syncs_after_new_rows(pg_url: str, env: dict, day: date | None = None) -> tup
     seconds = []
     for _ in range(3):
         rows = add_impressions(pg_url, 1000, day)
-        took, output = timed_command([str(ADTECH), "sync"], env)
+        took, output = run([str(ADTECH), "sync"], env)
         seconds.append(took)
     return seconds, rows, output
 
@@ -261,19 +252,19 @@ def main() -> None:
         pulled = run_child("postgresql_function", args, ch_path, first, last, env)
         print(f"postgresql(): {json.dumps(pulled)}", flush=True)
 
-        first_sync, output = timed_command([str(ADTECH), "sync"], env)
+        first_sync, output = run([str(ADTECH), "sync"], env)
         print(f"first sync after the backfill: {first_sync:.2f} s\n{output.strip()}", flush=True)
         latency = kpi_latency(ch_path)
 
         # what a process costs before it does anything: the modules of a pass with nothing to do,
         # and those of a pass that runs (Dagster's)
-        startup = min(timed_command([sys.executable, "-c", "import adtech_assets.cli.main, adtech_assets.cli.sync.plan"],
+        startup = min(run([sys.executable, "-c", "import adtech_assets.cli.main, adtech_assets.cli.sync.plan"],
                                     env)[0] for _ in range(3))
-        startup_dagster = min(timed_command([sys.executable, "-c", "import adtech_assets.cli.main, adtech_assets.cli.sync.runs"],
+        startup_dagster = min(run([sys.executable, "-c", "import adtech_assets.cli.main, adtech_assets.cli.sync.runs"],
                                             env)[0] for _ in range(3))
         noop = []
         for _ in range(5):
-            seconds, output = timed_command([str(ADTECH), "sync"], env)
+            seconds, output = run([str(ADTECH), "sync"], env)
             assert "nothing to load (0 Dagster runs)" in output, output
             noop.append(seconds)
         print(f"no-op syncs: {', '.join(f'{s:.2f}' for s in noop)} s", flush=True)
@@ -284,9 +275,9 @@ def main() -> None:
         print(f"syncs after 1,000 late on {middle}: {', '.join(f'{s:.2f}' for s in late)} s\n{output.strip()}",
               flush=True)
 
-        _, output = timed_command([sys.executable, str(BENCHMARKS / "sensor_tick.py"), "--pg-url", args.pg_url], env)
+        _, output = run([sys.executable, str(BENCHMARKS / "sensor_tick.py"), "--pg-url", args.pg_url], env)
         (tick_ms,) = last_number(r"idle tick[^\n]*median ([\d.]+) ms", output)
-        _, output = timed_command([sys.executable, str(BENCHMARKS / "freshness.py"), "--repeat", "10",
+        _, output = run([sys.executable, str(BENCHMARKS / "freshness.py"), "--repeat", "10",
                                    "--log", str(Path(tmp) / "dagster-dev.log")], env)
         print(output.strip(), flush=True)
         fresh_median, fresh_max = last_number(r"median ([\d.]+) s, max ([\d.]+) s", output)

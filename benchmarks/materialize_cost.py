@@ -51,11 +51,11 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
+from commands import PROJECT_ROOT, run
 from figures import print_figures
 
 from adtech_assets.cli.home import instance_yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FACT = "analytics/fact_impressions"
 CHECKS_STEP = "fact_checks"  # the step of the facts' checks that the CLI runs with the asset
 PLAIN_YAML = "telemetry:\n  enabled: false\n"  # the README's CI block
@@ -72,25 +72,6 @@ def busy_core_seconds() -> float:
     ``/proc/stat``: a command's delta is all the work it caused, whichever process did it."""
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def run(argv: list[str], env: dict | None = None, timeout: float = COMMAND_TIMEOUT,
-        stdout=subprocess.PIPE) -> tuple[float, str]:
-    """``argv`` from the project root: its wall-clock seconds and its output. A failure or a
-    timeout ends the benchmark with the tail of what the command printed."""
-    started = time.monotonic()
-    try:
-        out = subprocess.run(argv, env=env, cwd=PROJECT_ROOT, stdout=stdout, stderr=subprocess.PIPE,
-                             text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        tail = "".join(x if isinstance(x, str) else (x or b"").decode(errors="replace")
-                       for x in (exc.stdout, exc.stderr))
-        sys.exit(f"{' '.join(argv)}: no answer within {timeout:.0f} s:\n{tail[-3000:]}")
-    seconds = time.monotonic() - started
-    output = (out.stdout or "") + out.stderr
-    if out.returncode:
-        sys.exit(f"{' '.join(argv)} failed ({out.returncode}):\n{output[-3000:]}")
-    return seconds, output
 
 
 def read_floor(url: str) -> tuple[float, float]:
@@ -156,7 +137,7 @@ def newest_run(home: Path, before: set[str], argv: list[str]) -> tuple[float, fl
 def timed_run(argv: list[str], env: dict, home: Path) -> Timed:
     before = run_ids(home)
     cpu_before, started = busy_core_seconds(), time.time()
-    seconds, _ = run(argv, env)
+    seconds, _ = run(argv, env, timeout=COMMAND_TIMEOUT)
     cpu = busy_core_seconds() - cpu_before
     run_start, run_end, steps = newest_run(home, before, argv)
     timed = Timed(seconds, run_end - run_start, steps.get(CHECKS_STEP, 0.0), cpu, run_start - started)
@@ -244,17 +225,17 @@ def main() -> None:
         print(f"start-up: python -c pass {start_pass:.2f} s, import dagster {start_dagster:.2f} s, "
               f"dagster --version {start_version:.2f} s", flush=True)
 
-        run(["uv", "sync", "--frozen", "--compile-bytecode", "--quiet"], env)  # the CI block's first step
+        run(["uv", "sync", "--frozen", "--compile-bytecode", "--quiet"], env, timeout=COMMAND_TIMEOUT)  # the CI block's first step
         home.mkdir()
         if args.home == "plain":  # written first: adtech migrate keeps a dagster.yaml that has settings
             (home / "dagster.yaml").write_text(PLAIN_YAML)
-        run(["uv", "run", "adtech", "migrate"], env)  # as the README's CI block: writes adtech's settings
+        run(["uv", "run", "adtech", "migrate"], env, timeout=COMMAND_TIMEOUT)  # as the README's CI block: writes adtech's settings
         settings_text = (home / "dagster.yaml").read_text() if (home / "dagster.yaml").exists() else ""
         yaml_source = ("telemetry off only, as the CI block wrote before" if settings_text == PLAIN_YAML
                        else "adtech's, written by adtech migrate" if settings_text == instance_yaml(home)
                        else "other")
         print(f"DAGSTER_HOME/dagster.yaml: {yaml_source}", flush=True)
-        run(["uv", "run", "dg", "launch", "--assets", "group:dims"], env)
+        run(["uv", "run", "dg", "launch", "--assets", "group:dims"], env, timeout=COMMAND_TIMEOUT)
 
         whole_range, one_day = f"{first}...{last}", ["--partition", middle.isoformat()]
         materialize = ["uv", "run", "dagster", "asset", "materialize", "-m", "adtech_assets.definitions",

@@ -58,6 +58,7 @@ import psycopg
 for _name in [n for n in os.environ if n.startswith("ADTECH_")]:
     del os.environ[_name]
 
+from commands import PROJECT_ROOT, run  # noqa: E402
 from dg_dev import DG, start_dagster_dev, stop  # noqa: E402
 from figures import print_figures  # noqa: E402
 from freshness import graphql, wait_until_idle  # noqa: E402
@@ -67,7 +68,6 @@ from adtech_assets.cli.home import instance_yaml  # noqa: E402
 from adtech_assets.db.postgres.change_log import default_slot_name  # noqa: E402
 from adtech_assets.settings import sync_interval_seconds  # noqa: E402
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ADTECH = PROJECT_ROOT / ".venv" / "bin" / "adtech"
 POLL_SQL = "SELECT sum(impressions) FROM analytics.mv_daily_performance"
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/adtech_bench"
@@ -99,19 +99,6 @@ def poll(env: dict[str, str], timeout: float) -> Poll:
         print(f"adtech query failed ({out.returncode}):\n{out.stderr[-3000:]}", file=sys.stderr, flush=True)
         sys.exit(1)
     return Poll(started_at, seconds, "adtech: waiting for" in out.stderr)
-
-
-def command(argv: list[str], env: dict[str, str], timeout: float) -> tuple[float, str]:
-    """A setup command, timed; a failure (or the timeout) ends the benchmark with its output."""
-    started = time.monotonic()
-    try:
-        out = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-                             check=False)
-    except subprocess.TimeoutExpired:
-        sys.exit(f"{' '.join(argv[1:])} did not finish within {timeout:.0f} s")
-    if out.returncode:
-        sys.exit(f"{' '.join(argv)} failed ({out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
-    return time.monotonic() - started, out.stdout + out.stderr
 
 
 def floor_polls(env: dict[str, str], args: argparse.Namespace, when: str) -> float:
@@ -272,9 +259,9 @@ def main() -> None:
         (home / "dagster.yaml").write_text(instance_yaml(home))  # what adtech writes
         try:
             # 0. setup and the floor
-            command([str(ADTECH), "migrate"], env, timeout=600)
+            run([str(ADTECH), "migrate"], env, timeout=600)
             if args.small:
-                _, said = command([str(ADTECH), "seed", "batch", "--impressions", "200000", "--days", "30",
+                _, said = run([str(ADTECH), "seed", "batch", "--impressions", "200000", "--days", "30",
                                    "--if-empty"], env, timeout=600)
                 print(said.strip(), flush=True)
             with psycopg.connect(args.pg_url, connect_timeout=10) as conn:
@@ -282,7 +269,7 @@ def main() -> None:
                     "SELECT min(created_at)::date, max(created_at)::date, count(*) FROM impressions").fetchone()
             days = (last - first).days + 1
             print(f"{rows:,} impressions over {days} days ({first} .. {last})", flush=True)
-            seconds, said = command([str(ADTECH), "sync"], env, timeout=3600)
+            seconds, said = run([str(ADTECH), "sync"], env, timeout=3600)
             print(f"first adtech sync: {seconds:.2f} s\n  {said.strip()[-600:].replace(chr(10), chr(10) + '  ')}",
                   flush=True)
             floor_first = floor_polls(env, args, "after the first sync")
@@ -311,7 +298,7 @@ def main() -> None:
                   flush=True)
         finally:
             if not had_slot and slot_exists(args.pg_url, slot):
-                _, said = command([str(ADTECH), "slot", "--drop"], env, timeout=120)
+                _, said = run([str(ADTECH), "slot", "--drop"], env, timeout=120)
                 print(f"adtech slot --drop: {said.strip()[-300:]}", flush=True)
 
     load_waits, daemon_waits = waits(load_polls, floor), waits(daemon_polls, floor)
